@@ -1,0 +1,63 @@
+/*
+ * libbothy: create, run and destroy one virtual machine in-process.
+ *
+ * All functions return 0 or a negative errno. Strings in struct vm_config
+ * are borrowed for the duration of vm_create().
+ */
+#ifndef BOTHY_BOTHY_H
+#define BOTHY_BOTHY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct vm;
+struct hv_ops;
+
+enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE };
+enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
+
+#define VM_MAX_CPUS 64
+#define VM_DEFAULT_MEMORY (512ULL << 20)
+#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 pci=off"
+
+struct vm_config {
+	const char *kernel_path; /* bzImage, PVH ELF (vmlinux or payload) */
+	const char *initrd_path; /* optional */
+	const char *cmdline;     /* NULL: VM_DEFAULT_CMDLINE */
+	unsigned ncpus;          /* 1..VM_MAX_CPUS */
+	uint64_t mem_size;       /* bytes */
+	enum vm_console console;
+	int console_in_fd, console_out_fd; /* used with VM_CONSOLE_STDIO */
+	bool debug_exit;         /* test device: a write to port 0xf4 ends the VM */
+	const struct hv_ops *hv; /* NULL: KVM */
+};
+
+/* Why a VM stopped. The first reason reported wins. */
+enum vm_stop_reason {
+	VM_STOP_NONE,
+	VM_STOP_POWEROFF,   /* guest powered off (ACPI S5, PSCI/SBI) */
+	VM_STOP_REBOOT,     /* guest asked for a reset */
+	VM_STOP_DEBUG_EXIT, /* test device write: code is the value */
+	VM_STOP_SIGNAL,     /* SIGINT/SIGTERM or user escape: code is the signal */
+	VM_STOP_CRASH,      /* triple fault, internal error, failed entry */
+	VM_STOP_VMM_ERROR,  /* the VMM itself failed */
+};
+
+struct vm_stop_status {
+	enum vm_stop_reason reason;
+	int code;
+	char detail[160];
+};
+
+void vm_config_init(struct vm_config *cfg);
+/* Builds the VM; on failure *failed_step (if non-NULL) names the step. */
+int vm_create(const struct vm_config *cfg, struct vm **out, const char **failed_step);
+/* Runs the VM until it stops; fills *status. */
+int vm_run(struct vm *vm, struct vm_stop_status *status);
+/* Asks a running VM to stop; safe from any thread and from vCPU exits. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *detail);
+void vm_destroy(struct vm *vm);
+
+const char *vm_stop_reason_name(enum vm_stop_reason reason);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * What each architecture backend provides to the core (src/arch/<arch>/).
+ * The core calls these in its setup table, in this order.
+ */
+#ifndef BOTHY_ARCH_ARCH_H
+#define BOTHY_ARCH_ARCH_H
+
+#include <stdio.h>
+
+struct vm;
+struct vcpu;
+
+/* Lays out guest RAM (gmem regions) for cfg.mem_size. */
+int arch_memory_init(struct vm *vm);
+/* Interrupt controllers, timers and platform devices (UART, power, RTC...). */
+int arch_platform_init(struct vm *vm);
+void arch_platform_fini(struct vm *vm);
+/* Loads kernel/initrd/cmdline and builds boot data (zero page, ACPI...). */
+int arch_boot_init(struct vm *vm);
+void arch_boot_fini(struct vm *vm);
+/* Per-vCPU state (CPUID, MSRs, registers for the boot CPU). */
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
+/* Writes registers and the faulting instruction for a crash diagnostic. */
+void arch_vcpu_dump(struct vcpu *vcpu, FILE *out);
+
+#endif

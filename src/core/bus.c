@@ -1,0 +1,75 @@
+#include "core/bus.h"
+
+#include <errno.h>
+#include <string.h>
+
+void bus_init(struct bus *bus, const char *name)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->name = name;
+}
+
+int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_device_ops *ops,
+		 void *opaque, const char *name)
+{
+	unsigned pos = 0;
+
+	if (!len || base + len - 1 < base || !ops)
+		return -EINVAL;
+	if (bus->nr_ranges == BUS_MAX_RANGES)
+		return -ENOSPC;
+	while (pos < bus->nr_ranges && bus->ranges[pos].base < base)
+		pos++;
+	if (pos > 0) {
+		const struct bus_range *prev = &bus->ranges[pos - 1];
+
+		if (prev->base + prev->len > base)
+			return -EEXIST;
+	}
+	if (pos < bus->nr_ranges && base + len > bus->ranges[pos].base)
+		return -EEXIST;
+	memmove(&bus->ranges[pos + 1], &bus->ranges[pos],
+		(bus->nr_ranges - pos) * sizeof(bus->ranges[0]));
+	bus->ranges[pos] = (struct bus_range){ base, len, ops, opaque, name };
+	bus->nr_ranges++;
+	return 0;
+}
+
+const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
+{
+	unsigned lo = 0, hi = bus->nr_ranges;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const struct bus_range *r = &bus->ranges[mid];
+
+		if (addr < r->base)
+			hi = mid;
+		else if (addr - r->base >= r->len)
+			lo = mid + 1;
+		else
+			return r;
+	}
+	return NULL;
+}
+
+bool bus_access(const struct bus *bus, uint64_t addr, bool write, void *data, unsigned size)
+{
+	const struct bus_range *r = bus_find(bus, addr);
+
+	/* An access must lie wholly inside the device it starts in. */
+	if (!r || size > r->len - (addr - r->base)) {
+		if (!write)
+			memset(data, 0xff, size);
+		return false;
+	}
+	if (write) {
+		if (r->ops->write)
+			r->ops->write(r->opaque, addr - r->base, data, size);
+	} else if (r->ops->read) {
+		r->ops->read(r->opaque, addr - r->base, data, size);
+	} else {
+		memset(data, 0xff, size);
+	}
+	return true;
+}

@@ -1,0 +1,53 @@
+/* The VM object as the core, the arch backend and devices see it. */
+#ifndef BOTHY_CORE_VM_H
+#define BOTHY_CORE_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "bothy/bothy.h"
+#include "core/bus.h"
+#include "core/gmem.h"
+#include "hv/hv.h"
+
+struct serial;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned index;
+	struct hv_vcpu *hv_vcpu;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t nr_exits;
+};
+
+struct vm {
+	struct vm_config cfg;
+	char *kernel_path, *initrd_path, *cmdline; /* owned copies */
+
+	const struct hv_ops *hv_ops;
+	struct hv *hv;
+	struct hv_vm *hv_vm;
+	struct gmem *gmem;
+	struct bus pio_bus, mmio_bus;
+	struct vcpu vcpus[VM_MAX_CPUS];
+	unsigned nr_vcpus; /* created so far */
+
+	struct serial *console; /* the UART wired to the terminal */
+	void *arch;             /* arch backend state (src/arch/<arch>/) */
+
+	/* Stop protocol: first reason wins, then every vCPU is kicked. */
+	pthread_mutex_t stop_lock;
+	atomic_bool stopping;
+	struct vm_stop_status stop;
+	int stop_eventfd; /* readable once stopping */
+
+	size_t setup_done; /* number of setup steps completed */
+};
+
+int vm_irq_line(struct vm *vm, uint32_t irq, bool level);
+
+/* Called by vCPU threads: prints the one-screen diagnostic of a crash. */
+void vm_dump_vcpu(struct vcpu *vcpu, const char *why);
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * The hypervisor seam. Everything above this line is written against
+ * struct hv_ops; src/hv/kvm.c is the only code that issues KVM ioctls and
+ * src/hv/fake.c implements the same operations for unit tests.
+ *
+ * All operations return 0 or a negative errno. Objects are opaque to callers.
+ */
+#ifndef BOTHY_HV_HV_H
+#define BOTHY_HV_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hv;      /* an open hypervisor (e.g. /dev/kvm) */
+struct hv_vm;   /* one VM */
+struct hv_vcpu; /* one vCPU, owned by its VM */
+
+enum hv_exit_reason {
+	HV_EXIT_IO,           /* port I/O (x86) */
+	HV_EXIT_MMIO,         /* access to an address with no RAM behind it */
+	HV_EXIT_HLT,          /* vCPU halted with no in-kernel irqchip to wake it */
+	HV_EXIT_SHUTDOWN,     /* x86 triple fault */
+	HV_EXIT_SYSTEM_EVENT, /* PSCI/SBI shutdown, reset, crash */
+	HV_EXIT_INTR,         /* run interrupted by a signal or vcpu_kick */
+	HV_EXIT_INTERNAL,     /* the hypervisor could not continue (emulation failure...) */
+	HV_EXIT_FAIL_ENTRY,   /* the hardware refused to enter the guest */
+	HV_EXIT_UNKNOWN,
+};
+
+enum hv_system_event { HV_SYSTEM_SHUTDOWN = 1, HV_SYSTEM_RESET = 2, HV_SYSTEM_CRASH = 3 };
+
+/*
+ * One exit, decoded. For reads (IO in, MMIO read) the handler fills data[];
+ * the backend completes the access on the next hv_vcpu_run().
+ */
+struct hv_exit {
+	enum hv_exit_reason reason;
+	union {
+		struct {
+			uint16_t port;
+			uint8_t size;  /* 1, 2 or 4 */
+			bool write;
+			uint32_t count; /* string I/O repeats */
+			uint8_t *data;  /* count * size bytes */
+		} io;
+		struct {
+			uint64_t gpa;
+			uint8_t len;
+			bool write;
+			uint8_t *data; /* up to 8 bytes */
+		} mmio;
+		struct {
+			uint32_t type; /* enum hv_system_event or backend value */
+		} system_event;
+		struct {
+			uint32_t suberror;
+			uint32_t ndata;
+			uint64_t data[16];
+			uint8_t insn_len; /* instruction bytes, if the backend had them */
+			uint8_t insn[16];
+		} internal;
+		struct {
+			uint64_t hw_reason;
+		} fail_entry;
+		uint32_t unknown_reason;
+	};
+};
+
+/* x86 register state, in the backend-neutral form the arch code uses. */
+struct hv_x86_regs {
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rip, rflags;
+};
+
+struct hv_x86_segment {
+	uint64_t base;
+	uint32_t limit;
+	uint16_t selector;
+	uint8_t type, present, dpl, db, s, l, g, avl, unusable;
+};
+
+struct hv_x86_dtable {
+	uint64_t base;
+	uint16_t limit;
+};
+
+struct hv_x86_sregs {
+	struct hv_x86_segment cs, ds, es, fs, gs, ss, tr, ldt;
+	struct hv_x86_dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
+};
+
+struct hv_x86_cpuid_entry {
+	uint32_t function, index, flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+#define HV_CPUID_FLAG_SIGNIFICANT_INDEX 1u
+#define HV_MAX_CPUID_ENTRIES 256
+
+struct hv_x86_msr {
+	uint32_t index;
+	uint64_t value;
+};
+
+struct hv_ops {
+	const char *name;
+
+	int (*open)(struct hv **out);
+	void (*close)(struct hv *hv);
+
+	int (*vm_create)(struct hv *hv, struct hv_vm **out);
+	void (*vm_destroy)(struct hv_vm *vm);
+	/* Map [hva, hva+size) at guest physical @gpa in @slot; size 0 deletes. */
+	int (*vm_set_memory)(struct hv_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva);
+	/* In-kernel interrupt controllers and timers (x86: PIC, IOAPIC, LAPICs, PIT). */
+	int (*vm_create_irqchip)(struct hv_vm *vm);
+	int (*vm_irq_line)(struct hv_vm *vm, uint32_t irq, bool level);
+
+	int (*vcpu_create)(struct hv_vm *vm, unsigned index, struct hv_vcpu **out);
+	void (*vcpu_destroy)(struct hv_vcpu *vcpu);
+	/* Runs until the next exit that needs the VMM; fills @exit. */
+	int (*vcpu_run)(struct hv_vcpu *vcpu, struct hv_exit *exit);
+	/* Make a vcpu_run() in progress (or the next one) return HV_EXIT_INTR.
+	 * Safe to call from any thread. */
+	void (*vcpu_kick)(struct hv_vcpu *vcpu);
+
+	/* x86 state. */
+	int (*x86_get_regs)(struct hv_vcpu *vcpu, struct hv_x86_regs *regs);
+	int (*x86_set_regs)(struct hv_vcpu *vcpu, const struct hv_x86_regs *regs);
+	int (*x86_get_sregs)(struct hv_vcpu *vcpu, struct hv_x86_sregs *sregs);
+	int (*x86_set_sregs)(struct hv_vcpu *vcpu, const struct hv_x86_sregs *sregs);
+	/* Fills up to *nent entries; on return *nent is the count (-E2BIG if too small). */
+	int (*x86_get_supported_cpuid)(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent);
+	int (*x86_set_cpuid)(struct hv_vcpu *vcpu, const struct hv_x86_cpuid_entry *entries, unsigned nent);
+	int (*x86_set_msrs)(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs, unsigned n);
+	/* FPU to its reset state, LAPIC LINT0 = ExtINT and LINT1 = NMI. */
+	int (*x86_init_fpu_lapic)(struct hv_vcpu *vcpu);
+	/* Guest virtual → guest physical through the vCPU's current page tables. */
+	int (*x86_translate)(struct hv_vcpu *vcpu, uint64_t gva, uint64_t *gpa);
+};
+
+extern const struct hv_ops hv_kvm_ops;
+extern const struct hv_ops hv_fake_ops;
+
+#endif
