@@ -144,7 +144,7 @@ _apt_opts() {
 		-o "Dir::Etc::SourceList=$d/sources.list" -o "Dir::Etc::SourceParts=$d/empty" \
 		-o "Dir::Etc::Preferences=$d/empty/none" -o "Dir::Etc::PreferencesParts=$d/empty" \
 		-o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/status" \
-		-o "Dir::Cache=$d/cache" -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache=" \
+		-o "Dir::Cache=$d/cache" -o "Dir::Cache::pkgcache=pkgcache.bin" -o "Dir::Cache::srcpkgcache=" \
 		-o "APT::Architecture=$arch" -o "APT::Architectures=$arch" \
 		-o "APT::Sandbox::User=root" -o "Acquire::Languages=none"
 }
