@@ -6,6 +6,8 @@
 #ifndef BOTHY_ARCH_X86_64_LAYOUT_H
 #define BOTHY_ARCH_X86_64_LAYOUT_H
 
+#include "devices/platform.h" /* the power device the FADT describes */
+
 /* Low memory used by the loader; all below the EBDA and reserved in e820 where noted. */
 #define X86_GDT_ADDR        0x500ULL    /* boot GDT: null, code32, code64, data, tss */
 #define X86_PVH_INFO_ADDR   0x6000ULL   /* struct hvm_start_info + memmap (PVH entry) */
@@ -43,8 +45,8 @@
 #define X86_PORT_ACPI_SLEEP_CTL 0x600
 #define X86_PORT_ACPI_SLEEP_STS 0x601
 #define X86_PORT_ACPI_RESET     0x602
-#define X86_ACPI_RESET_VALUE    0x1
-#define X86_ACPI_S5_TYPE        5       /* SLP_TYP of _S5, written with SLP_EN (bit 5) */
+#define X86_ACPI_RESET_VALUE    ACPI_POWER_RESET_VALUE
+#define X86_ACPI_S5_TYPE        ACPI_POWER_S5_TYPE /* SLP_TYP of _S5, written with SLP_EN */
 
 /* Boot GDT selectors (Linux requires __BOOT_CS 0x10, __BOOT_DS 0x18). */
 #define X86_SEL_CODE32      0x08

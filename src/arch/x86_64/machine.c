@@ -1,0 +1,219 @@
+/*
+ * bothy's x86-64 machine: RAM around a 3-4 GiB hole, KVM's in-kernel PIC,
+ * IOAPIC, LAPICs and PIT, COM1, the ports Linux probes, HW-reduced ACPI power.
+ */
+#include "arch/x86_64/machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch/arch.h"
+#include "arch/x86_64/layout.h"
+#include "core/log.h"
+#include "core/vm.h"
+#include "devices/platform.h"
+#include "devices/serial.h"
+
+static struct x86_machine *machine(struct vm *vm)
+{
+	return vm->arch;
+}
+
+int arch_memory_init(struct vm *vm)
+{
+	uint64_t size = vm->cfg.mem_size;
+	uint64_t low = size < X86_MMIO_HOLE_START ? size : X86_MMIO_HOLE_START;
+	long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+	int ret;
+
+	if (pages > 0 && page_size > 0 && size > (uint64_t)pages * (uint64_t)page_size) {
+		log_err("--memory %llu MiB is more than this host's %llu MiB of RAM",
+			(unsigned long long)(size >> 20),
+			(unsigned long long)(((uint64_t)pages * (uint64_t)page_size) >> 20));
+		return -E2BIG;
+	}
+	ret = gmem_add_region(vm->gmem, 0, low);
+	if (!ret && size > low)
+		ret = gmem_add_region(vm->gmem, X86_MMIO_HOLE_END, size - low);
+	if (ret)
+		log_err("cannot allocate %llu MiB of guest RAM: %s", (unsigned long long)(size >> 20),
+			strerror(-ret));
+	return ret;
+}
+
+int arch_platform_init(struct vm *vm)
+{
+	struct x86_machine *m;
+	int ret;
+
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	vm->arch = m;
+	ret = vm->hv_ops->vm_create_irqchip(vm->hv_vm);
+	if (ret) {
+		log_err("cannot create the in-kernel interrupt controllers: %s", strerror(-ret));
+		goto free_machine;
+	}
+	ret = serial_create(vm, X86_IRQ_COM1,
+			    vm->cfg.console == VM_CONSOLE_STDIO ? vm->cfg.console_out_fd : -1, &m->com1);
+	if (ret)
+		goto free_machine;
+	ret = cmos_create(&m->cmos);
+	if (ret)
+		goto destroy_serial;
+
+	{
+		const struct {
+			uint16_t base, len;
+			const struct bus_device_ops *ops;
+			void *opaque;
+			const char *name;
+		} ports[] = {
+			{ X86_PORT_COM1, SERIAL_NR_REGS, &serial_bus_ops, m->com1, "com1" },
+			{ X86_PORT_I8042_DATA, 1, &sink_bus_ops, vm, "i8042-data" },
+			{ X86_PORT_I8042_CMD, 1, &i8042_bus_ops, vm, "i8042-cmd" },
+			{ X86_PORT_RTC, 2, &cmos_bus_ops, m->cmos, "cmos" },
+			{ X86_PORT_POST, 1, &sink_bus_ops, vm, "post" },
+			{ X86_PORT_ACPI_SLEEP_CTL, 3, &acpi_power_bus_ops, vm, "acpi-power" },
+			{ X86_PORT_DEBUG_EXIT, 1, &debug_exit_bus_ops, vm, "debug-exit" },
+		};
+		size_t n = sizeof(ports) / sizeof(ports[0]);
+
+		if (!vm->cfg.debug_exit)
+			n--; /* the test exit port is last and opt-in */
+		for (size_t i = 0; i < n; i++) {
+			ret = bus_register(&vm->pio_bus, ports[i].base, ports[i].len, ports[i].ops, ports[i].opaque,
+					   ports[i].name);
+			if (ret) {
+				log_err("cannot register %s: %s", ports[i].name, strerror(-ret));
+				goto destroy_cmos;
+			}
+		}
+	}
+	vm->console = m->com1;
+	return 0;
+
+destroy_cmos:
+	cmos_destroy(m->cmos);
+destroy_serial:
+	serial_destroy(m->com1);
+free_machine:
+	free(m);
+	vm->arch = NULL;
+	return ret;
+}
+
+void arch_platform_fini(struct vm *vm)
+{
+	struct x86_machine *m = machine(vm);
+
+	if (!m)
+		return;
+	vm->console = NULL;
+	bus_init(&vm->pio_bus, "pio");
+	cmos_destroy(m->cmos);
+	serial_destroy(m->com1);
+	free(m);
+	vm->arch = NULL;
+}
+
+/* Maps a whole file read-only; the kernel and initrd are untrusted input. */
+struct mapped_file {
+	const uint8_t *data;
+	size_t len;
+};
+
+static int map_file(const char *what, const char *path, struct mapped_file *f)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		log_err("cannot open %s '%s': %s", what, path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		log_err("%s '%s' is not a regular file", what, path);
+		ret = -EINVAL;
+		goto close_fd;
+	}
+	if (st.st_size == 0) {
+		log_err("%s '%s' is empty", what, path);
+		ret = -ENOEXEC;
+		goto close_fd;
+	}
+	f->len = (size_t)st.st_size;
+	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (f->data == MAP_FAILED) {
+		ret = -errno;
+		log_err("cannot read %s '%s': %s", what, path, strerror(errno));
+		goto close_fd;
+	}
+	close(fd);
+	return 0;
+
+close_fd:
+	close(fd);
+	return ret;
+}
+
+static void unmap_file(struct mapped_file *f)
+{
+	if (f->data)
+		munmap((void *)f->data, f->len);
+}
+
+int arch_boot_init(struct vm *vm)
+{
+	struct x86_machine *m = machine(vm);
+	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	struct x86_boot_image img;
+	char err[256] = "";
+	int ret;
+
+	ret = map_file("kernel", vm->cfg.kernel_path, &kernel);
+	if (ret)
+		return ret;
+	if (vm->cfg.initrd_path) {
+		ret = map_file("initrd", vm->cfg.initrd_path, &initrd);
+		if (ret)
+			goto unmap;
+	}
+	img = (struct x86_boot_image){
+		.kernel = kernel.data,
+		.kernel_len = kernel.len,
+		.initrd = initrd.data,
+		.initrd_len = initrd.len,
+		.cmdline = vm->cfg.cmdline,
+		.ncpus = vm->nr_vcpus,
+	};
+	ret = x86_boot_load(vm->gmem, &img, &m->boot, err, sizeof(err));
+	if (ret)
+		log_err("cannot boot '%s': %s", vm->cfg.kernel_path, err[0] ? err : strerror(-ret));
+unmap:
+	unmap_file(&initrd);
+	unmap_file(&kernel);
+	return ret;
+}
+
+void arch_boot_fini(struct vm *vm)
+{
+	(void)vm; /* everything it wrote lives in guest RAM */
+}
+
+int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
+{
+	return x86_cpu_init(vm, vcpu);
+}

@@ -1,0 +1,36 @@
+/* bothy's command line: subcommands and the parsing they share. */
+#ifndef BOTHY_CLI_CLI_H
+#define BOTHY_CLI_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "bothy/bothy.h"
+
+/* Exit statuses of `bothy run` (docs/cli.md). Debug-exit values pass through. */
+enum cli_status {
+	CLI_OK = 0,
+	CLI_ERROR = 1,       /* the VM could not be built or the VMM failed */
+	CLI_USAGE = 2,       /* bad command line */
+	CLI_GUEST_CRASH = 3, /* triple fault, hypervisor internal error */
+	CLI_SIGNAL_BASE = 128,
+};
+
+struct run_options {
+	struct vm_config vm;
+	enum vm_reboot_policy on_reboot;
+	char cmdline_buf[4096]; /* default command line plus --append */
+	int verbose;
+	int help;
+};
+
+/*
+ * Parses `bothy run` arguments (argv[0] is "run"). Returns 0, or -EINVAL with
+ * a one-line message in err.
+ */
+int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen);
+
+int cmd_run(int argc, char **argv);
+void cli_usage_run(FILE *out);
+
+#endif

@@ -1,0 +1,43 @@
+/* bothy: entry point and subcommand table. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bothy <command> [options]\n"
+		"\n"
+		"commands:\n"
+		"  run        boot a virtual machine in this process (no daemon)\n"
+		"  help       show this help, or `bothy help run`\n"
+		"  version    print the version (also --version)\n"
+		"\n");
+	cli_usage_run(out);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		if (argc > 2 && !strcmp(argv[2], "run"))
+			cli_usage_run(stdout);
+		else
+			usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("bothy %s\n", BOTHY_VERSION);
+		return CLI_OK;
+	}
+	fprintf(stderr, "bothy: unknown command '%s' (try `bothy help`)\n", cmd);
+	return CLI_USAGE;
+}

@@ -1,0 +1,565 @@
+/*
+ * The KVM backend: the only file that opens /dev/kvm or issues KVM ioctls.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "hv/hv.h"
+
+/* vcpu_kick interrupts KVM_RUN with this signal; its handler does nothing. */
+#define KVM_KICK_SIGNAL SIGUSR1
+
+struct hv {
+	int fd;
+	int run_size;
+};
+
+struct hv_vm {
+	struct hv *hv;
+	int fd;
+};
+
+struct hv_vcpu {
+	struct hv_vm *vm;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread; /* the thread inside vcpu_run, once it has run */
+	atomic_bool thread_known;
+};
+
+static int xioctl(int fd, unsigned long req, void *arg)
+{
+	int ret;
+
+	do
+		ret = ioctl(fd, req, arg);
+	while (ret < 0 && errno == EINTR && req != KVM_RUN);
+	return ret < 0 ? -errno : ret;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static int kvm_open(struct hv **out)
+{
+	static const struct {
+		int cap;
+		const char *name;
+	} required[] = {
+		{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+#ifdef __x86_64__
+		{ KVM_CAP_IRQCHIP, "IRQCHIP" },
+		{ KVM_CAP_PIT2, "PIT2" },
+		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+		{ KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
+#endif
+	};
+	struct sigaction sa = { .sa_handler = kick_handler };
+	struct hv *hv;
+	int ret;
+
+	hv = calloc(1, sizeof(*hv));
+	if (!hv)
+		return -ENOMEM;
+	hv->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (hv->fd < 0) {
+		ret = -errno;
+		log_err("cannot open /dev/kvm: %s", strerror(errno));
+		goto free_hv;
+	}
+	ret = xioctl(hv->fd, KVM_GET_API_VERSION, NULL);
+	if (ret != KVM_API_VERSION) {
+		log_err("/dev/kvm speaks API version %d, bothy needs %d", ret, KVM_API_VERSION);
+		ret = -ENOTSUP;
+		goto close_fd;
+	}
+	for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+		if (xioctl(hv->fd, KVM_CHECK_EXTENSION, (void *)(long)required[i].cap) <= 0) {
+			log_err("KVM lacks capability %s", required[i].name);
+			ret = -ENOTSUP;
+			goto close_fd;
+		}
+	}
+	hv->run_size = xioctl(hv->fd, KVM_GET_VCPU_MMAP_SIZE, NULL);
+	if (hv->run_size < (int)sizeof(struct kvm_run)) {
+		ret = hv->run_size < 0 ? hv->run_size : -EINVAL;
+		goto close_fd;
+	}
+	/* No SA_RESTART: the signal must make KVM_RUN return EINTR. */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KVM_KICK_SIGNAL, &sa, NULL) < 0) {
+		ret = -errno;
+		goto close_fd;
+	}
+	*out = hv;
+	return 0;
+
+close_fd:
+	close(hv->fd);
+free_hv:
+	free(hv);
+	return ret;
+}
+
+static void kvm_close(struct hv *hv)
+{
+	if (!hv)
+		return;
+	close(hv->fd);
+	free(hv);
+}
+
+static int kvm_vm_create(struct hv *hv, struct hv_vm **out)
+{
+	struct hv_vm *vm;
+	int ret;
+
+	vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		return -ENOMEM;
+	vm->hv = hv;
+	do
+		ret = ioctl(hv->fd, KVM_CREATE_VM, 0);
+	while (ret < 0 && errno == EINTR);
+	if (ret < 0) {
+		ret = -errno;
+		free(vm);
+		return ret;
+	}
+	vm->fd = ret;
+	*out = vm;
+	return 0;
+}
+
+static void kvm_vm_destroy(struct hv_vm *vm)
+{
+	if (!vm)
+		return;
+	close(vm->fd);
+	free(vm);
+}
+
+static int kvm_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	return xioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region);
+}
+
+static int kvm_vm_create_irqchip(struct hv_vm *vm)
+{
+#ifdef __x86_64__
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity_map = 0xfffbc000;
+	int ret;
+
+	/* VMX needs three pages for its real-mode TSS and one for an identity map,
+	 * placed at the top of the 32-bit hole where nothing else lives. */
+	ret = xioctl(vm->fd, KVM_SET_TSS_ADDR, (void *)0xfffbd000UL);
+	if (ret)
+		return ret;
+	ret = xioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
+	if (ret && ret != -EINVAL && ret != -ENOTTY)
+		return ret;
+	ret = xioctl(vm->fd, KVM_CREATE_IRQCHIP, NULL);
+	if (ret)
+		return ret;
+	return xioctl(vm->fd, KVM_CREATE_PIT2, &pit);
+#else
+	(void)vm;
+	return -ENOTSUP;
+#endif
+}
+
+static int kvm_vm_irq_line(struct hv_vm *vm, uint32_t irq, bool level)
+{
+	struct kvm_irq_level line = { .irq = irq, .level = level };
+
+	return xioctl(vm->fd, KVM_IRQ_LINE, &line);
+}
+
+static int kvm_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **out)
+{
+	struct hv_vcpu *vcpu;
+	int ret;
+
+	vcpu = calloc(1, sizeof(*vcpu));
+	if (!vcpu)
+		return -ENOMEM;
+	vcpu->vm = vm;
+	ret = xioctl(vm->fd, KVM_CREATE_VCPU, (void *)(unsigned long)index);
+	if (ret < 0)
+		goto free_vcpu;
+	vcpu->fd = ret;
+	vcpu->run = mmap(NULL, vm->hv->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		ret = -errno;
+		goto close_fd;
+	}
+	*out = vcpu;
+	return 0;
+
+close_fd:
+	close(vcpu->fd);
+free_vcpu:
+	free(vcpu);
+	return ret;
+}
+
+static void kvm_vcpu_destroy(struct hv_vcpu *vcpu)
+{
+	if (!vcpu)
+		return;
+	munmap(vcpu->run, vcpu->vm->hv->run_size);
+	close(vcpu->fd);
+	free(vcpu);
+}
+
+static void kvm_vcpu_kick(struct hv_vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (atomic_load(&vcpu->thread_known))
+		pthread_kill(vcpu->thread, KVM_KICK_SIGNAL);
+}
+
+static void decode_internal(const struct kvm_run *run, struct hv_exit *exit)
+{
+	exit->internal.suberror = run->internal.suberror;
+	exit->internal.ndata = run->internal.ndata < 16 ? run->internal.ndata : 16;
+	memcpy(exit->internal.data, run->internal.data, exit->internal.ndata * sizeof(uint64_t));
+	exit->internal.insn_len = 0;
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && run->emulation_failure.ndata >= 1 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		uint8_t n = run->emulation_failure.insn_size;
+
+		if (n > sizeof(run->emulation_failure.insn_bytes))
+			n = sizeof(run->emulation_failure.insn_bytes);
+		exit->internal.insn_len = n;
+		memcpy(exit->internal.insn, run->emulation_failure.insn_bytes, n);
+	}
+}
+
+static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
+{
+	struct kvm_run *run = vcpu->run;
+	int ret;
+
+	if (!atomic_load(&vcpu->thread_known)) {
+		vcpu->thread = pthread_self();
+		atomic_store(&vcpu->thread_known, true);
+	}
+	ret = ioctl(vcpu->fd, KVM_RUN, NULL);
+	if (ret < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			exit->reason = HV_EXIT_INTR;
+			return 0;
+		}
+		return -errno;
+	}
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit->reason = HV_EXIT_IO;
+		exit->io.port = run->io.port;
+		exit->io.size = run->io.size;
+		exit->io.write = run->io.direction == KVM_EXIT_IO_OUT;
+		exit->io.count = run->io.count;
+		exit->io.data = (uint8_t *)run + run->io.data_offset;
+		/* The kernel promises the data lies inside the run page; check anyway. */
+		if (run->io.data_offset + (uint64_t)run->io.size * run->io.count > (uint64_t)vcpu->vm->hv->run_size)
+			return -EFAULT;
+		break;
+	case KVM_EXIT_MMIO:
+		exit->reason = HV_EXIT_MMIO;
+		exit->mmio.gpa = run->mmio.phys_addr;
+		exit->mmio.len = run->mmio.len <= 8 ? run->mmio.len : 8;
+		exit->mmio.write = run->mmio.is_write;
+		exit->mmio.data = run->mmio.data;
+		break;
+	case KVM_EXIT_HLT:
+		exit->reason = HV_EXIT_HLT;
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		exit->reason = HV_EXIT_SHUTDOWN;
+		break;
+	case KVM_EXIT_SYSTEM_EVENT:
+		exit->reason = HV_EXIT_SYSTEM_EVENT;
+		switch (run->system_event.type) {
+		case KVM_SYSTEM_EVENT_SHUTDOWN: exit->system_event.type = HV_SYSTEM_SHUTDOWN; break;
+		case KVM_SYSTEM_EVENT_RESET: exit->system_event.type = HV_SYSTEM_RESET; break;
+		case KVM_SYSTEM_EVENT_CRASH: exit->system_event.type = HV_SYSTEM_CRASH; break;
+		default: exit->system_event.type = 0x100 + run->system_event.type; break;
+		}
+		break;
+	case KVM_EXIT_INTR:
+		exit->reason = HV_EXIT_INTR;
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		exit->reason = HV_EXIT_INTERNAL;
+		decode_internal(run, exit);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		exit->reason = HV_EXIT_FAIL_ENTRY;
+		exit->fail_entry.hw_reason = run->fail_entry.hardware_entry_failure_reason;
+		break;
+	default:
+		exit->reason = HV_EXIT_UNKNOWN;
+		exit->unknown_reason = run->exit_reason;
+		break;
+	}
+	return 0;
+}
+
+#ifdef __x86_64__
+static int kvm_x86_get_regs(struct hv_vcpu *vcpu, struct hv_x86_regs *r)
+{
+	struct kvm_regs k;
+	int ret = xioctl(vcpu->fd, KVM_GET_REGS, &k);
+
+	if (ret)
+		return ret;
+	*r = (struct hv_x86_regs){ k.rax, k.rbx, k.rcx, k.rdx, k.rsi, k.rdi, k.rsp, k.rbp,
+				   k.r8,  k.r9,  k.r10, k.r11, k.r12, k.r13, k.r14, k.r15,
+				   k.rip, k.rflags };
+	return 0;
+}
+
+static int kvm_x86_set_regs(struct hv_vcpu *vcpu, const struct hv_x86_regs *r)
+{
+	struct kvm_regs k = { r->rax, r->rbx, r->rcx, r->rdx, r->rsi, r->rdi, r->rsp, r->rbp,
+			      r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15,
+			      r->rip, r->rflags };
+
+	return xioctl(vcpu->fd, KVM_SET_REGS, &k);
+}
+
+static void seg_from_kvm(struct hv_x86_segment *s, const struct kvm_segment *k)
+{
+	*s = (struct hv_x86_segment){ .base = k->base, .limit = k->limit, .selector = k->selector,
+				      .type = k->type, .present = k->present, .dpl = k->dpl, .db = k->db,
+				      .s = k->s, .l = k->l, .g = k->g, .avl = k->avl,
+				      .unusable = k->unusable };
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct hv_x86_segment *s)
+{
+	*k = (struct kvm_segment){ .base = s->base, .limit = s->limit, .selector = s->selector,
+				   .type = s->type, .present = s->present, .dpl = s->dpl, .db = s->db,
+				   .s = s->s, .l = s->l, .g = s->g, .avl = s->avl, .unusable = s->unusable };
+}
+
+static int kvm_x86_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *s)
+{
+	struct kvm_sregs k;
+	int ret = xioctl(vcpu->fd, KVM_GET_SREGS, &k);
+
+	if (ret)
+		return ret;
+	seg_from_kvm(&s->cs, &k.cs);
+	seg_from_kvm(&s->ds, &k.ds);
+	seg_from_kvm(&s->es, &k.es);
+	seg_from_kvm(&s->fs, &k.fs);
+	seg_from_kvm(&s->gs, &k.gs);
+	seg_from_kvm(&s->ss, &k.ss);
+	seg_from_kvm(&s->tr, &k.tr);
+	seg_from_kvm(&s->ldt, &k.ldt);
+	s->gdt = (struct hv_x86_dtable){ k.gdt.base, k.gdt.limit };
+	s->idt = (struct hv_x86_dtable){ k.idt.base, k.idt.limit };
+	s->cr0 = k.cr0;
+	s->cr2 = k.cr2;
+	s->cr3 = k.cr3;
+	s->cr4 = k.cr4;
+	s->cr8 = k.cr8;
+	s->efer = k.efer;
+	s->apic_base = k.apic_base;
+	return 0;
+}
+
+static int kvm_x86_set_sregs(struct hv_vcpu *vcpu, const struct hv_x86_sregs *s)
+{
+	struct kvm_sregs k;
+	int ret;
+
+	/* Start from KVM's view so fields bothy does not model (interrupt bitmap) stay. */
+	ret = xioctl(vcpu->fd, KVM_GET_SREGS, &k);
+	if (ret)
+		return ret;
+	seg_to_kvm(&k.cs, &s->cs);
+	seg_to_kvm(&k.ds, &s->ds);
+	seg_to_kvm(&k.es, &s->es);
+	seg_to_kvm(&k.fs, &s->fs);
+	seg_to_kvm(&k.gs, &s->gs);
+	seg_to_kvm(&k.ss, &s->ss);
+	seg_to_kvm(&k.tr, &s->tr);
+	seg_to_kvm(&k.ldt, &s->ldt);
+	k.gdt.base = s->gdt.base;
+	k.gdt.limit = s->gdt.limit;
+	k.idt.base = s->idt.base;
+	k.idt.limit = s->idt.limit;
+	k.cr0 = s->cr0;
+	k.cr2 = s->cr2;
+	k.cr3 = s->cr3;
+	k.cr4 = s->cr4;
+	k.cr8 = s->cr8;
+	k.efer = s->efer;
+	k.apic_base = s->apic_base;
+	return xioctl(vcpu->fd, KVM_SET_SREGS, &k);
+}
+
+static int kvm_x86_get_supported_cpuid(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent)
+{
+	struct kvm_cpuid2 *c;
+	int ret;
+
+	c = calloc(1, sizeof(*c) + HV_MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = HV_MAX_CPUID_ENTRIES;
+	ret = xioctl(hv->fd, KVM_GET_SUPPORTED_CPUID, c);
+	if (ret)
+		goto out;
+	if (c->nent > *nent) {
+		ret = -E2BIG;
+		goto out;
+	}
+	for (unsigned i = 0; i < c->nent; i++)
+		entries[i] = (struct hv_x86_cpuid_entry){
+			c->entries[i].function, c->entries[i].index, c->entries[i].flags,
+			c->entries[i].eax,      c->entries[i].ebx,   c->entries[i].ecx,
+			c->entries[i].edx,
+		};
+	*nent = c->nent;
+out:
+	free(c);
+	return ret;
+}
+
+static int kvm_x86_set_cpuid(struct hv_vcpu *vcpu, const struct hv_x86_cpuid_entry *entries, unsigned nent)
+{
+	struct kvm_cpuid2 *c;
+	int ret;
+
+	if (nent > HV_MAX_CPUID_ENTRIES)
+		return -E2BIG;
+	c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+	if (!c)
+		return -ENOMEM;
+	c->nent = nent;
+	for (unsigned i = 0; i < nent; i++)
+		c->entries[i] = (struct kvm_cpuid_entry2){
+			.function = entries[i].function, .index = entries[i].index,
+			.flags = entries[i].flags,       .eax = entries[i].eax,
+			.ebx = entries[i].ebx,           .ecx = entries[i].ecx,
+			.edx = entries[i].edx,
+		};
+	ret = xioctl(vcpu->fd, KVM_SET_CPUID2, c);
+	free(c);
+	return ret;
+}
+
+static int kvm_x86_set_msrs(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs, unsigned n)
+{
+	struct kvm_msrs *m;
+	int ret;
+
+	m = calloc(1, sizeof(*m) + n * sizeof(m->entries[0]));
+	if (!m)
+		return -ENOMEM;
+	m->nmsrs = n;
+	for (unsigned i = 0; i < n; i++) {
+		m->entries[i].index = msrs[i].index;
+		m->entries[i].data = msrs[i].value;
+	}
+	ret = xioctl(vcpu->fd, KVM_SET_MSRS, m);
+	free(m);
+	/* KVM_SET_MSRS returns how many it set; a short count means one was refused. */
+	if (ret >= 0 && (unsigned)ret != n)
+		return -EINVAL;
+	return ret < 0 ? ret : 0;
+}
+
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_DM_EXTINT (7u << 8)
+#define APIC_DM_NMI (4u << 8)
+
+static int kvm_x86_init_fpu_lapic(struct hv_vcpu *vcpu)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	struct kvm_lapic_state lapic;
+	uint32_t v;
+	int ret;
+
+	ret = xioctl(vcpu->fd, KVM_SET_FPU, &fpu);
+	if (ret)
+		return ret;
+	ret = xioctl(vcpu->fd, KVM_GET_LAPIC, &lapic);
+	if (ret)
+		return ret;
+	memcpy(&v, lapic.regs + APIC_LVT_LINT0, 4);
+	v = (v & ~0x700u) | APIC_DM_EXTINT;
+	memcpy(lapic.regs + APIC_LVT_LINT0, &v, 4);
+	memcpy(&v, lapic.regs + APIC_LVT_LINT1, 4);
+	v = (v & ~0x700u) | APIC_DM_NMI;
+	memcpy(lapic.regs + APIC_LVT_LINT1, &v, 4);
+	return xioctl(vcpu->fd, KVM_SET_LAPIC, &lapic);
+}
+
+static int kvm_x86_translate(struct hv_vcpu *vcpu, uint64_t gva, uint64_t *gpa)
+{
+	struct kvm_translation t = { .linear_address = gva };
+	int ret = xioctl(vcpu->fd, KVM_TRANSLATE, &t);
+
+	if (ret)
+		return ret;
+	if (!t.valid)
+		return -EFAULT;
+	*gpa = t.physical_address;
+	return 0;
+}
+#endif
+
+const struct hv_ops hv_kvm_ops = {
+	.name = "kvm",
+	.open = kvm_open,
+	.close = kvm_close,
+	.vm_create = kvm_vm_create,
+	.vm_destroy = kvm_vm_destroy,
+	.vm_set_memory = kvm_vm_set_memory,
+	.vm_create_irqchip = kvm_vm_create_irqchip,
+	.vm_irq_line = kvm_vm_irq_line,
+	.vcpu_create = kvm_vcpu_create,
+	.vcpu_destroy = kvm_vcpu_destroy,
+	.vcpu_run = kvm_vcpu_run,
+	.vcpu_kick = kvm_vcpu_kick,
+#ifdef __x86_64__
+	.x86_get_regs = kvm_x86_get_regs,
+	.x86_set_regs = kvm_x86_set_regs,
+	.x86_get_sregs = kvm_x86_get_sregs,
+	.x86_set_sregs = kvm_x86_set_sregs,
+	.x86_get_supported_cpuid = kvm_x86_get_supported_cpuid,
+	.x86_set_cpuid = kvm_x86_set_cpuid,
+	.x86_set_msrs = kvm_x86_set_msrs,
+	.x86_init_fpu_lapic = kvm_x86_init_fpu_lapic,
+	.x86_translate = kvm_x86_translate,
+#endif
+};
