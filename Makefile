@@ -56,6 +56,11 @@ all: $(BUILD)/bothy $(if $(filter $(ARCH),$(HOST_ARCH)),payloads)
 $(BUILD)/bothy: $(CLI_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The library an embedder links: core, devices, arch backend, KVM backend.
+lib: $(BUILD)/libbothy.a
+$(BUILD)/libbothy.a: $(CORE_OBJS) $(KVM_OBJS)
+	$(CROSS)ar rcs $@ $^
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
@@ -77,9 +82,12 @@ check:
 run:
 	./scripts/run-default.sh
 
+bench:
+	./bench/run.sh
+
 clean:
 	rm -rf build
 
-.PHONY: all unit payloads check run clean
+.PHONY: all lib unit payloads check run bench clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/check.sh (`make check`): install what is missing, build every variant, run every test tier,
+# and end with one line: "N passed, N failed, N skipped". Exit status 0 only when nothing failed.
+#
+#   tier 1  unit tests (cmocka, fake hypervisor; ASan/UBSan build)            always
+#   tier 2  payload guests on this machine's /dev/kvm                         when /dev/kvm exists
+#   tier 3  payload and stock-Linux tests inside an emulated x86-64 host
+#           with real upstream KVM (tests/host/run-host.sh)                   unless BOTHY_SKIP_TIER3=1
+# Knobs: BOTHY_SKIP_TIER3=1, BOTHY_SUITE_FILTER=substring (tiers 2 and 3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+arch=$(uname -m)
+jobs=$(nproc 2>/dev/null || echo 2)
+results=$(mktemp -d "${TMPDIR:-/tmp}/bothy-check.XXXXXX")
+trap 'rm -rf "$results"' EXIT
+npass=0 nfail=0 nskip=0
+failed_names=()
+
+record() { # record NAME pass|fail|skip REASON
+	case "$2" in
+	pass) npass=$((npass + 1)) ;;
+	fail) nfail=$((nfail + 1)); failed_names+=("$1") ;;
+	skip) nskip=$((nskip + 1)); echo "SKIP: $1: $3" ;;
+	esac
+}
+section() { printf '\n===== %s =====\n' "$*"; }
+
+section "dependencies"
+scripts/deps.sh all || { echo "cannot install build dependencies"; echo "0 passed, 1 failed"; exit 1; }
+
+section "build"
+for variant in "" "SAN=1" "STATIC=1"; do
+	if make -s -j"$jobs" $variant all unit >"$results/build.log" 2>&1; then
+		record "build ${variant:-default}" pass
+	else
+		cat "$results/build.log"
+		record "build ${variant:-default}" fail "make $variant failed"
+	fi
+done
+# Cross builds: everything architecture-neutral (core, devices, hypervisor seam) must build for
+# the other two architectures; their machine backends are separate issues.
+for cross in aarch64 riscv64; do
+	if make -s -j"$jobs" ARCH="$cross" lib >"$results/build.log" 2>&1; then
+		record "cross-build $cross" pass
+	else
+		cat "$results/build.log"
+		record "cross-build $cross" fail "make ARCH=$cross lib failed"
+	fi
+done
+
+section "tier 1: unit tests (ASan/UBSan)"
+for t in build/"$arch"-san/tests/test_*; do
+	[ -x "$t" ] || continue
+	name=unit/${t##*/}
+	if CMOCKA_MESSAGE_OUTPUT=TAP "$t" >"$results/unit.log" 2>&1; then
+		n=$(grep -c '^ok ' "$results/unit.log")
+		echo "PASS $name ($n cases)"
+		record "$name" pass
+	else
+		cat "$results/unit.log"
+		echo "FAIL $name"
+		record "$name" fail
+	fi
+done
+
+count_suite() { # count_suite FILE PREFIX: fold @@RESULT lines into the totals
+	local tag name status reason
+	while read -r tag name status reason; do
+		[ "$tag" = "@@RESULT" ] || continue
+		record "$2$name" "$status" "$reason"
+	done <"$1"
+}
+
+section "tier 2: payload guests on local KVM"
+if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+	BOTHY=$PWD/build/$arch/bothy PAYLOADS=$PWD/build/$arch/payloads \
+		BOTHY_SUITE_FILTER=${BOTHY_SUITE_FILTER:-payload-} \
+		sh tests/integration/run-suite.sh tests/integration | tee "$results/tier2.log"
+	count_suite "$results/tier2.log" "local/"
+else
+	echo "SKIP (LOUD): tier 2 needs /dev/kvm and this machine has none usable."
+	echo "             The same payload tests run inside the tier-3 test host below."
+	record "tier2-local-kvm" skip "no /dev/kvm on this machine"
+fi
+
+section "tier 3: test host x86_64 (emulated host with real upstream KVM)"
+if [ "${BOTHY_SKIP_TIER3:-0}" = 1 ]; then
+	record "tier3" skip "BOTHY_SKIP_TIER3=1"
+elif tests/host/run-host.sh --arch "$arch" --bothy "build/$arch-static/bothy" \
+	--payloads "build/$arch/payloads" --suite tests/integration --results "$results/tier3.res"; then
+	count_suite "$results/tier3.res" "host-$arch/"
+else
+	[ -f "$results/tier3.res" ] && count_suite "$results/tier3.res" "host-$arch/"
+	record "tier3-host-$arch" fail "the test host did not run to the end (see above)"
+fi
+
+section "summary"
+[ ${#failed_names[@]} -gt 0 ] && printf 'failed: %s\n' "${failed_names[@]}"
+summary="$npass passed, $nfail failed, $nskip skipped"
+mkdir -p "$BOTHY_CACHE" && echo "$summary" >"$BOTHY_CACHE/last-check-summary"
+echo "$summary"
+[ "$nfail" -eq 0 ]
