@@ -51,10 +51,15 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
 
-all: $(BUILD)/bothy $(if $(filter $(ARCH),$(HOST_ARCH)),payloads)
+all: $(BUILD)/bothy $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads)
 
 $(BUILD)/bothy: $(CLI_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The benchmarks' stopwatch (bench/tools/timeit.c).
+$(BUILD)/timeit: bench/tools/timeit.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # The library an embedder links: core, devices, arch backend, KVM backend.
 lib: $(BUILD)/libbothy.a

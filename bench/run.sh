@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# bench/run.sh (`make bench`): build, then run the benchmarks of bench/<arch>/ inside the tier-3 test
+# host (real upstream KVM, QEMU beside bothy) and print their figures. Local /dev/kvm figures too,
+# when this machine has a usable one. Knob: BENCH_RUNS (runs per side).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+arch=$(uname -m)
+scripts/deps.sh build
+make -s -j"$(nproc)" all
+make -s -j"$(nproc)" STATIC=1 all
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/bothy-bench.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+cp bench/"$arch"/* "$stage"/
+cp "build/$arch-static/timeit" "$stage/timeit"
+# Benchmarks are the *.bench files; lib.sh and timeit are their tools.
+tests/host/run-host.sh --arch "$arch" --bothy "build/$arch-static/bothy" --payloads "build/$arch/payloads" \
+	--suite bench/empty-suite --bench "$stage" --results "$stage/results"
+
+if [ -e /dev/kvm ] && ! dmesg 2>/dev/null | grep -q kvm-pvm; then
+	echo "local KVM: bothy start -> exit of hello.elf"
+	for _ in 1 2 3 4 5; do
+		"build/$arch-static/timeit" "build/$arch/bothy" run --kernel "build/$arch/payloads/hello.elf" \
+			--debug-exit --console none --memory 64M
+	done
+else
+	echo "local KVM: SKIP: this machine has no usable /dev/kvm (figures above come from the test host)"
+fi
