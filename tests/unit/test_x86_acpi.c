@@ -3,7 +3,7 @@
  * offsets here are written out independently of acpi.c's structs): every
  * checksum and length, the RSDP -> XSDT/RSDT -> FADT/MADT -> DSDT links, the
  * FADT power registers, the MADT CPU and I/O APIC entries, and the AML of
- * \_S5_ and COM1, decoded.
+ * \_S5_, COM1 and the RTC, decoded.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -398,12 +398,74 @@ static void test_acpi_dsdt_s5(void **state)
 	gmem_destroy(img.gm);
 }
 
-static void test_acpi_dsdt_com1(void **state)
+/* One Device() in \_SB_: checks _HID and a _CRS of one I/O range and one IRQ. */
+static const uint8_t *check_isa_device(const uint8_t *p, const uint8_t *end, const char *name, uint32_t eisa,
+				       uint16_t port, uint8_t len, unsigned irq)
 {
-	static struct acpi_image img;
-	const uint8_t *dsdt, *aml, *end, *p, *scope_end, *dev_end, *crs_end;
+	const uint8_t *dev_end, *crs_end, *q;
 	size_t n;
 	int saw_io = 0, saw_irq = 0;
+
+	assert_int_equal(p[0], 0x5b); /* DeviceOp */
+	assert_int_equal(p[1], 0x82);
+	p += 2;
+	q = p;
+	n = aml_read_pkglen(&p, end);
+	dev_end = q + n;
+	assert_true(dev_end <= end);
+	assert_memory_equal(p, name, 4);
+	p += 4;
+
+	q = aml_find_name(p, (size_t)(dev_end - p), "_HID");
+	assert_non_null(q);
+	q += 5;
+	assert_int_equal(aml_read_int(&q, dev_end), eisa);
+
+	q = aml_find_name(p, (size_t)(dev_end - p), "_CRS");
+	assert_non_null(q);
+	q += 5;
+	assert_int_equal(*q++, 0x11); /* BufferOp */
+	{
+		const uint8_t *s = q;
+
+		n = aml_read_pkglen(&q, dev_end);
+		crs_end = s + n;
+	}
+	assert_true(crs_end <= dev_end);
+	n = aml_read_int(&q, crs_end); /* BufferSize */
+	assert_ptr_equal(q + n, crs_end);
+	while (q < crs_end) {
+		uint8_t tag = q[0];
+		size_t dlen = tag & 7;
+
+		assert_false(tag & 0x80); /* small descriptors only */
+		assert_true(q + 1 + dlen <= crs_end);
+		if (tag == 0x47) {
+			assert_int_equal(q[1] & 1, 1); /* 16-bit decode */
+			assert_int_equal(le16(q + 2), port);
+			assert_int_equal(le16(q + 4), port);
+			assert_int_equal(q[7], len);
+			saw_io++;
+		} else if ((tag & 0xf8) == 0x20) {
+			assert_int_equal(le16(q + 1), 1u << irq);
+			saw_irq++;
+		} else if (tag == 0x79) {
+			assert_ptr_equal(q + 2, crs_end);
+		} else {
+			fail_msg("unexpected resource descriptor 0x%02x", tag);
+		}
+		q += 1 + dlen;
+	}
+	assert_int_equal(saw_io, 1);
+	assert_int_equal(saw_irq, 1);
+	return dev_end;
+}
+
+static void test_acpi_dsdt_isa_devices(void **state)
+{
+	static struct acpi_image img;
+	const uint8_t *dsdt, *aml, *end, *p, *scope_end;
+	size_t n;
 
 	(void)state;
 	build(&img, 1);
@@ -426,59 +488,9 @@ static void test_acpi_dsdt_com1(void **state)
 	assert_ptr_equal(scope_end, end); /* the scope closes the table */
 	assert_memory_equal(p, "\\_SB_", 5);
 	p += 5;
-	assert_int_equal(p[0], 0x5b); /* DeviceOp */
-	assert_int_equal(p[1], 0x82);
-	p += 2;
-	{
-		const uint8_t *s = p;
-
-		n = aml_read_pkglen(&p, end);
-		dev_end = s + n;
-	}
-	assert_ptr_equal(dev_end, scope_end);
-	assert_memory_equal(p, "COM1", 4);
-	p += 4;
-
-	/* _HID: EisaId("PNP0501") */
-	p = aml_find_name(p, (size_t)(dev_end - p), "_HID");
-	assert_non_null(p);
-	p += 5;
-	assert_int_equal(aml_read_int(&p, dev_end), 0x0105d041);
-
-	/* _CRS: Buffer { IO(Decode16, 0x3f8, 0x3f8, 1, 8), IRQNoFlags() {4}, EndTag } */
-	p = aml_find_name(p, (size_t)(dev_end - p), "_CRS");
-	assert_non_null(p);
-	p += 5;
-	assert_int_equal(*p++, 0x11); /* BufferOp */
-	{
-		const uint8_t *s = p;
-
-		n = aml_read_pkglen(&p, dev_end);
-		crs_end = s + n;
-	}
-	assert_true(crs_end <= dev_end);
-	n = aml_read_int(&p, crs_end); /* BufferSize */
-	assert_ptr_equal(p + n, crs_end);
-	while (p < crs_end) {
-		uint8_t tag = p[0];
-		size_t dlen = tag & 7;
-
-		assert_false(tag & 0x80); /* small descriptors only */
-		if (tag == 0x47) {
-			assert_int_equal(p[1] & 1, 1); /* 16-bit decode */
-			assert_int_equal(le16(p + 2), X86_PORT_COM1);
-			assert_int_equal(le16(p + 4), X86_PORT_COM1);
-			assert_int_equal(p[7], 8);
-			saw_io = 1;
-		} else if ((tag & 0xf8) == 0x20) {
-			assert_int_equal(le16(p + 1), 1u << X86_IRQ_COM1);
-			saw_irq = 1;
-		} else if (tag == 0x79) {
-			assert_ptr_equal(p + 2, crs_end);
-		}
-		p += 1 + dlen;
-	}
-	assert_true(saw_io && saw_irq);
+	p = check_isa_device(p, scope_end, "COM1", 0x0105d041 /* PNP0501 */, X86_PORT_COM1, 8, X86_IRQ_COM1);
+	p = check_isa_device(p, scope_end, "RTC_", 0x000bd041 /* PNP0B00 */, X86_PORT_RTC, 2, 8);
+	assert_ptr_equal(p, scope_end); /* nothing else */
 	gmem_destroy(img.gm);
 }
 
@@ -541,7 +553,7 @@ int main(void)
 		cmocka_unit_test(test_acpi_madt_8_cpus),
 		cmocka_unit_test(test_acpi_madt_max_cpus),
 		cmocka_unit_test(test_acpi_dsdt_s5),
-		cmocka_unit_test(test_acpi_dsdt_com1),
+		cmocka_unit_test(test_acpi_dsdt_isa_devices),
 		cmocka_unit_test(test_acpi_pkglen_encoding),
 		cmocka_unit_test(test_acpi_errors),
 	};

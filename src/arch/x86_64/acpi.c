@@ -24,6 +24,8 @@
  *   mapped; the override only states edge/active-high. QEMU, unlike bothy,
  *   reprograms the routing to put the PIT on pin 2 and says IRQ0 -> GSI2.
  *   No SCI override: HW-reduced ACPI has no SCI.
+ * - DSDT: \_S5_ for power-off, and COM1 and the RTC as PNP devices so their
+ *   drivers get their ISA IRQs (see aml_isa_devices).
  */
 #include "arch/x86_64/acpi.h"
 
@@ -62,6 +64,7 @@
 #define MADT_TRIGGER_EDGE 0x4u
 
 #define ACPI_PIT_GSI 0 /* see above: KVM's default routing */
+#define ACPI_RTC_IRQ 8 /* ISA IRQ of the MC146818 RTC */
 
 enum madt_type {
 	MADT_LOCAL_APIC = 0,
@@ -352,39 +355,53 @@ static void aml_sleep_state(struct aml *a, const char seg[4], unsigned slp_typ)
 }
 
 /*
- * Scope(\_SB_) { Device(COM1) {
- *   Name(_HID, EisaId("PNP0501")) Name(_UID, One)
- *   Name(_CRS, ResourceTemplate() { IO(Decode16, base, base, 1, 8) IRQNoFlags() { irq } })
- * } }
- * Linux's 8250_pnp binds it and gets its IRQ through ACPI, which HW-reduced
- * guests need: they set up no ISA IRQ mappings of their own.
+ * Device(name) {
+ *   Name(_HID, EisaId(hid)) Name(_UID, uid)
+ *   Name(_CRS, ResourceTemplate() { IO(Decode16, port, port, 1, len) IRQNoFlags() { irq } })
+ * }
  */
-static void aml_com1(struct aml *a, uint16_t base, unsigned irq)
+static void aml_isa_device(struct aml *a, const char name[4], const char hid[7], unsigned uid, uint16_t port,
+			   uint8_t len, unsigned irq)
 {
-	const uint8_t scope_op = AML_SCOPE, buffer_op = AML_BUFFER;
+	const uint8_t buffer_op = AML_BUFFER;
 	const uint8_t device_op[2] = { AML_EXT_PREFIX, AML_DEVICE };
 	const uint8_t crs[] = {
-		0x47, 0x01, base & 0xff, base >> 8, base & 0xff, base >> 8, 0x01, 0x08, /* IO, Decode16 */
-		0x22, (1u << irq) & 0xff, (1u << irq) >> 8,                            /* IRQNoFlags */
-		0x79, 0x00,                                                            /* EndTag */
+		0x47, 0x01, port & 0xff, port >> 8, port & 0xff, port >> 8, 0x01, len, /* IO, Decode16 */
+		0x22, (1u << irq) & 0xff, (1u << irq) >> 8,                          /* IRQNoFlags */
+		0x79, 0x00,                                                          /* EndTag */
 	};
-	struct aml buf = { .len = 0 }, dev = { .len = 0 }, scope = { .len = 0 };
+	struct aml buf = { .len = 0 }, dev = { .len = 0 };
 
 	aml_int(&buf, sizeof(crs)); /* BufferSize */
 	aml_put(&buf, crs, sizeof(crs));
 
-	aml_put(&dev, "COM1", 4);
+	aml_put(&dev, name, 4);
 	aml_name(&dev, "_HID");
-	aml_dword(&dev, aml_eisa_id("PNP0501"));
+	aml_dword(&dev, aml_eisa_id(hid));
 	aml_name(&dev, "_UID");
-	aml_int(&dev, 1);
+	aml_int(&dev, uid);
 	aml_name(&dev, "_CRS");
 	aml_pkg(&dev, &buffer_op, 1, &buf);
 
+	aml_pkg(a, device_op, 2, &dev);
+}
+
+/*
+ * Scope(\_SB_) { Device(COM1) { PNP0501 ... } Device(RTC_) { PNP0B00 ... } }
+ * A HW-reduced Linux has no legacy PIC and so no ISA IRQ mappings of its
+ * own: its 8250 and rtc_cmos drivers get their interrupts through these
+ * devices' _CRS (rtc_cmos fails to probe without one). bothy's CMOS never
+ * raises IRQ 8, so RTC alarms do not fire; reading the clock works.
+ */
+static void aml_isa_devices(struct aml *a)
+{
+	const uint8_t scope_op = AML_SCOPE;
+	struct aml scope = { .len = 0 };
+
 	aml_u8(&scope, AML_ROOT_CHAR);
 	aml_put(&scope, "_SB_", 4);
-	aml_pkg(&scope, device_op, 2, &dev);
-
+	aml_isa_device(&scope, "COM1", "PNP0501", 1, X86_PORT_COM1, 8, X86_IRQ_COM1);
+	aml_isa_device(&scope, "RTC_", "PNP0B00", 0, X86_PORT_RTC, 2, ACPI_RTC_IRQ);
 	aml_pkg(a, &scope_op, 1, &scope);
 }
 
@@ -528,7 +545,7 @@ int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned nc
 		return -EINVAL;
 
 	aml_sleep_state(&dsdt_body, "_S5_", X86_ACPI_S5_TYPE);
-	aml_com1(&dsdt_body, X86_PORT_COM1, X86_IRQ_COM1);
+	aml_isa_devices(&dsdt_body);
 	if (dsdt_body.overflow)
 		return -ENOSPC;
 
