@@ -275,7 +275,7 @@ kmod_install() {
 copy_with_libs() {
 	local bin=$1 root=$2 dst=${3:-$1} l
 	install -D -m 0755 "$bin" "$root$dst" || die "cannot copy $bin"
-	ldd "$bin" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
+	{ ldd "$bin" 2>/dev/null || true; } | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' |
 	while read -r l; do
 		[ -e "$root$l" ] && continue
 		mkdir -p "$root${l%/*}"
@@ -285,16 +285,21 @@ copy_with_libs() {
 
 # is_static ELF: true if the executable has no program interpreter.
 is_static() {
-	LC_ALL=C ldd "$1" 2>&1 | grep -qE 'not a dynamic executable|statically linked'
+	local out
+	out=$(LC_ALL=C ldd "$1" 2>&1) || true
+	case $out in *'not a dynamic executable'*|*'statically linked'*) return 0 ;; esac
+	return 1
 }
 
-# busybox_root DIR [BUSYBOX]: install a static busybox with its applet links into DIR.
+# busybox_root DIR [BUSYBOX]: install a static busybox (default this machine's) with its applet
+# links and the usual directories into DIR.
 busybox_root() {
 	local root=$1 bb=${2:-/bin/busybox} a
 	mkdir -p "$root/bin" "$root/sbin" "$root/usr/bin" "$root/usr/sbin" "$root/dev" "$root/proc" \
 		"$root/sys" "$root/tmp" "$root/run" "$root/root" "$root/etc"
 	install -m 0755 "$bb" "$root/bin/busybox"
-	for a in $("$bb" --list-full); do
+	# A foreign-architecture busybox cannot list its applets here: use this machine's list.
+	for a in $("$bb" --list-full 2>/dev/null || busybox --list-full); do
 		[ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 	done
 	# The kernel opens /dev/console before /init runs; make sure it exists.
