@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-arch=x86_64 bothy= qemu=1
+arch=x86_64 bothy='' qemu=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--arch)		arch=${2:?}; shift 2 ;;

@@ -39,7 +39,7 @@ usage() { # [STATUS]
 	exit "${1:-1}"
 }
 
-arch=x86_64 bothy= payloads= suite= bench= results= timeout=600 shell_mode= keep= with_qemu=
+arch=x86_64 bothy='' payloads='' suite='' bench='' results='' timeout=600 shell_mode='' keep='' with_qemu=''
 while [ $# -gt 0 ]; do
 	case $1 in
 	--arch)		arch=${2:?--arch needs a value}; shift 2 ;;
@@ -82,8 +82,8 @@ x86_64)
 	k_need="kvm.ko kvm-amd.ko irqbypass.ko"
 	host_modules="irqbypass kvm kvm_amd tun"
 	host_modargs="kvm_amd nested=0"
-	qemu_bin=qemu-system-x86_64
-	qemu_pkg=qemu-system-x86
+	qemu_bin="qemu-system-x86_64"
+	qemu_pkg="qemu-system-x86"
 	qemu_suite=bookworm-backports	# QEMU 10: bookworm's 7.2 TCG crashes Linux 6.12 in ~1/3 of boots
 	qemu_data="qemu-system-data seabios"
 	qemu_machine=(-M q35 -cpu max -accel tcg)
@@ -197,19 +197,19 @@ kdeb=
 for meta in $k_metas; do
 	kpkg=$(apt_kernel_dep "$k_suite" "$k_debarch" "$meta") || continue
 	deb=$(apt_download "$k_suite" "$k_debarch" "$kpkg") || continue
-	missing=
+	kmissing=
 	if [ ! -e "$deb.checked" ]; then
 		listing=$(dpkg-deb -c "$deb") || die "cannot read $deb"
 		for f in $k_need; do
-			grep -qE "/${f//./\\.}(\.xz|\.zst|\.gz)?\$" <<<"$listing" || missing="$missing $f"
+			grep -qE "/${f//./\\.}(\.xz|\.zst|\.gz)?\$" <<<"$listing" || kmissing="$kmissing $f"
 		done
 	fi
-	if [ -z "$missing" ]; then
+	if [ -z "$kmissing" ]; then
 		touch "$deb.checked"
 		kdeb=$deb
 		break
 	fi
-	warn "$kpkg lacks$missing; trying the next flavour"
+	warn "$kpkg lacks$kmissing; trying the next flavour"
 done
 [ -n "$kdeb" ] || die "no host kernel with$k_need found in $k_suite ($k_metas)"
 
