@@ -71,7 +71,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: cmocka, against the fake hypervisor; CLI objects minus main().
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(FAKE_OBJS) $(filter-out %/main.o,$(CLI_OBJS)) $(UNIT_HELPER_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(FAKE_OBJS) $(KVM_OBJS) $(filter-out %/main.o,$(CLI_OBJS)) $(UNIT_HELPER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 

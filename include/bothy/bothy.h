@@ -18,7 +18,7 @@ enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
 
 #define VM_MAX_CPUS 64
 #define VM_DEFAULT_MEMORY (512ULL << 20)
-#define VM_DEFAULT_CMDLINE "console=ttyS0 reboot=k panic=-1 pci=off"
+#define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1 pci=off"
 
 struct vm_config {
 	const char *kernel_path; /* bzImage, PVH ELF (vmlinux or payload) */

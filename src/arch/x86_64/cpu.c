@@ -224,6 +224,10 @@ void arch_vcpu_dump(struct vcpu *vcpu, FILE *out)
 	dump_segment(out, "TR", &s.tr);
 	fprintf(out, "GDT=%016" PRIx64 "/%04x IDT=%016" PRIx64 "/%04x\n", s.gdt.base, s.gdt.limit, s.idt.base,
 		s.idt.limit);
+	/* AMD SVM resets the vCPU before KVM reports a triple fault. */
+	if (r.rip == 0xfff0 && s.cs.base == 0xffff0000)
+		fprintf(out, "(registers show the reset state: on AMD hosts KVM resets a vCPU before "
+			     "reporting its triple fault, so the faulting RIP is lost)\n");
 
 	/* The instruction bytes at CS:RIP, through the guest's own page tables. */
 	linear = s.cs.base + r.rip;
