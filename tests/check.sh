@@ -31,8 +31,11 @@ section "dependencies"
 scripts/deps.sh all || { echo "cannot install build dependencies"; echo "0 passed, 1 failed"; exit 1; }
 
 section "build"
+# (Unit tests need libcmocka, which Debian ships only as a shared library: no static unit tests.)
 for variant in "" "SAN=1" "STATIC=1"; do
-	if make -s -j"$jobs" $variant all unit >"$results/build.log" 2>&1; then
+	targets="all unit"
+	[ "$variant" = STATIC=1 ] && targets=all
+	if make -s -j"$jobs" $variant $targets >"$results/build.log" 2>&1; then
 		record "build ${variant:-default}" pass
 	else
 		cat "$results/build.log"

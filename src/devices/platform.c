@@ -55,6 +55,18 @@ static void acpi_power_write(void *opaque, uint64_t offset, const void *data, un
 
 const struct bus_device_ops acpi_power_bus_ops = { .read = read_zero, .write = acpi_power_write };
 
+/* --- reset control register (port 0xcf9 on PC chipsets) ---------------- */
+
+static void reset_control_write(void *opaque, uint64_t offset, const void *data, unsigned size)
+{
+	(void)offset;
+	(void)size;
+	if (*(const uint8_t *)data & RESET_CONTROL_RST_CPU)
+		vm_request_stop(opaque, VM_STOP_REBOOT, 0, "guest reset (reset control register 0xcf9)");
+}
+
+const struct bus_device_ops reset_control_bus_ops = { .read = read_zero, .write = reset_control_write };
+
 /* --- test exit port ------------------------------------------------------ */
 
 static void debug_exit_write(void *opaque, uint64_t offset, const void *data, unsigned size)

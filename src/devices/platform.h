@@ -25,6 +25,14 @@ extern const struct bus_device_ops acpi_power_bus_ops;
 #define ACPI_POWER_S5_TYPE 5
 #define ACPI_POWER_RESET_VALUE 1
 
+/*
+ * The PC reset control register (opaque = struct vm): a write with RST_CPU set
+ * resets the machine. Linux on HW-reduced ACPI without EFI reboots through it
+ * (reboot_type BOOT_CF9_FORCE), before falling back to a triple fault.
+ */
+extern const struct bus_device_ops reset_control_bus_ops;
+#define RESET_CONTROL_RST_CPU 0x04
+
 /* opaque = struct vm. A write of V ends the VM; bothy exits with status V & 0xff. */
 extern const struct bus_device_ops debug_exit_bus_ops;
 

@@ -259,6 +259,12 @@ static void script_kbd_reset(void)
 	push_io(0, X86_PORT_I8042_CMD, true, 1, 0xfe);
 }
 
+static void script_cf9_reset(void)
+{
+	push_io(0, X86_PORT_RESET_CTL, true, 1, 0x02); /* "hard reset" request alone does nothing */
+	push_io(0, X86_PORT_RESET_CTL, true, 1, 0x06);
+}
+
 static void script_triple_fault(void)
 {
 	struct hv_exit e = { .reason = HV_EXIT_SHUTDOWN };
@@ -287,6 +293,9 @@ static void test_run_power_events(void **state)
 	assert_int_equal(st.reason, VM_STOP_REBOOT);
 	run_to_stop(&cfg, script_kbd_reset, &st);
 	assert_int_equal(st.reason, VM_STOP_REBOOT);
+	run_to_stop(&cfg, script_cf9_reset, &st);
+	assert_int_equal(st.reason, VM_STOP_REBOOT);
+	assert_non_null(strstr(st.detail, "0xcf9"));
 	run_to_stop(&cfg, script_system_event_off, &st);
 	assert_int_equal(st.reason, VM_STOP_POWEROFF);
 	run_to_stop(&cfg, script_triple_fault, &st);

@@ -37,6 +37,7 @@
 #define X86_PORT_I8042_CMD  0x64
 #define X86_PORT_RTC        0x70        /* index; data at 0x71 */
 #define X86_PORT_POST       0x80        /* POST code / I/O delay */
+#define X86_PORT_RESET_CTL  0xcf9       /* reset control register (Linux's reboot on HW-reduced ACPI) */
 #define X86_PORT_DEBUG_EXIT 0xf4        /* --debug-exit: a write ends the VM with that status */
 /*
  * HW-reduced ACPI power device (described by the FADT): sleep control and

@@ -81,6 +81,7 @@ int arch_platform_init(struct vm *vm)
 			{ X86_PORT_RTC, 2, &cmos_bus_ops, m->cmos, "cmos" },
 			{ X86_PORT_POST, 1, &sink_bus_ops, vm, "post" },
 			{ X86_PORT_ACPI_SLEEP_CTL, 3, &acpi_power_bus_ops, vm, "acpi-power" },
+			{ X86_PORT_RESET_CTL, 1, &reset_control_bus_ops, vm, "reset-control" },
 			{ X86_PORT_DEBUG_EXIT, 1, &debug_exit_bus_ops, vm, "debug-exit" },
 		};
 		size_t n = sizeof(ports) / sizeof(ports[0]);
