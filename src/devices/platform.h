@@ -27,8 +27,7 @@ extern const struct bus_device_ops acpi_power_bus_ops;
 
 /*
  * The PC reset control register (opaque = struct vm): a write with RST_CPU set
- * resets the machine. Linux on HW-reduced ACPI without EFI reboots through it
- * (reboot_type BOOT_CF9_FORCE), before falling back to a triple fault.
+ * resets the machine. One of the ways Linux's reboot tries (BOOT_CF9_*).
  */
 extern const struct bus_device_ops reset_control_bus_ops;
 #define RESET_CONTROL_RST_CPU 0x04

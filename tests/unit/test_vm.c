@@ -120,6 +120,13 @@ static void test_create_builds_the_machine(void **state)
 	assert_int_equal(fake_state.regs[0].rbx, X86_PVH_INFO_ADDR);
 	assert_int_equal(fake_state.sregs[0].cs.selector, X86_SEL_CODE32);
 	assert_int_equal(fake_state.sregs[0].cr0 & 1, 1);
+	/* a real-mode jump to the BIOS reset vector resets the machine through the i8042 */
+	{
+		uint8_t stub[4];
+
+		assert_int_equal(gmem_read(vm->gmem, X86_RESET_VECTOR_ADDR, stub, 4), 0);
+		assert_memory_equal(stub, "\xb0\xfe\xe6\x64", 4);
+	}
 	/* each vCPU's CPUID carries its own APIC id */
 	for (unsigned cpu = 0; cpu < 2; cpu++) {
 		bool found = false;

@@ -19,7 +19,13 @@
 #define X86_CMDLINE_MAX     0x10000ULL  /* incl. NUL */
 #define X86_EBDA_ADDR       0x9fc00ULL  /* [EBDA, 1 MiB) reserved */
 #define X86_ACPI_ADDR       0xe0000ULL  /* RSDP first, tables after; Linux also scans here */
-#define X86_ACPI_MAX        0x20000ULL
+#define X86_ACPI_MAX        0x1f000ULL
+/*
+ * Real-mode reset vector f000:fff0. Linux's reboot falls back to jumping here
+ * (machine_real_restart) when it finds no EFI on a HW-reduced ACPI machine;
+ * bothy has no BIOS, so a stub there pulses the i8042 reset line.
+ */
+#define X86_RESET_VECTOR_ADDR 0xffff0ULL
 #define X86_HIMEM_ADDR      0x100000ULL /* kernels and payloads load at or above 1 MiB */
 
 /* RAM above this moves to 4 GiB, leaving a hole for LAPIC, IOAPIC and MMIO devices. */
@@ -37,7 +43,7 @@
 #define X86_PORT_I8042_CMD  0x64
 #define X86_PORT_RTC        0x70        /* index; data at 0x71 */
 #define X86_PORT_POST       0x80        /* POST code / I/O delay */
-#define X86_PORT_RESET_CTL  0xcf9       /* reset control register (Linux's reboot on HW-reduced ACPI) */
+#define X86_PORT_RESET_CTL  0xcf9       /* PC reset control register */
 #define X86_PORT_DEBUG_EXIT 0xf4        /* --debug-exit: a write ends the VM with that status */
 /*
  * HW-reduced ACPI power device (described by the FADT): sleep control and
