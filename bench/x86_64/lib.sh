@@ -26,9 +26,12 @@ statuses() { cut -d' ' -f2 "$WORK/$1" | sort -u | tr '\n' ' '; }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 
-# rss_outside_guest PID: KiB resident in every mapping except guest RAM (the bothy-ram memfd).
+# rss_outside_guest PID GUEST_KIB: KiB resident in every mapping except guest RAM: the mapping named
+# bothy-ram (memfd, or anonymous memory named through prctl) or, where the kernel cannot name
+# anonymous memory, the one mapping of exactly the guest's size.
 rss_outside_guest() {
-	awk '/^[0-9a-f]+-[0-9a-f]+ / { guest = ($0 ~ /bothy-ram/) }
+	awk -v gkb="$2" '/^[0-9a-f]+-[0-9a-f]+ / { guest = ($0 ~ /bothy-ram/) }
+	     /^Size:/ && $2 == gkb { guest = 1 }
 	     /^Rss:/ && !guest { kb += $2 }
 	     END { print kb + 0 }' "/proc/$1/smaps"
 }

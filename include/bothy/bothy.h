@@ -26,6 +26,7 @@ struct vm_config {
 	const char *cmdline;     /* NULL: VM_DEFAULT_CMDLINE */
 	unsigned ncpus;          /* 1..VM_MAX_CPUS */
 	uint64_t mem_size;       /* bytes */
+	bool mem_shared;         /* memfd-backed RAM another process can map (default: anonymous, THP) */
 	enum vm_console console;
 	int console_in_fd, console_out_fd; /* used with VM_CONSOLE_STDIO */
 	bool debug_exit;         /* test device: a write to port 0xf4 ends the VM */

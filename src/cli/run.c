@@ -25,6 +25,8 @@ void cli_usage_run(FILE *out)
 		"  -a, --append STRING      append to the command line\n"
 		"  -p, --cpus N             vCPUs, 1..%d (default 1)\n"
 		"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default %lluM)\n"
+		"      --shared-memory      back guest RAM with a memfd (shareable; slower boots\n"
+		"                           where shmem huge pages are off)\n"
 		"      --console stdio|none where the serial console goes (default stdio)\n"
 		"      --on-reboot exit|restart  what a guest reboot does (default exit)\n"
 		"      --debug-exit         port 0xf4: a guest write of V ends bothy with status V\n"
@@ -52,7 +54,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen)
 {
-	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT };
+	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -63,6 +65,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
+		{ "shared-memory", no_argument, NULL, OPT_SHARED_MEMORY },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -133,6 +136,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 			break;
 		case OPT_DEBUG_EXIT:
 			opts->vm.debug_exit = true;
+			break;
+		case OPT_SHARED_MEMORY:
+			opts->vm.mem_shared = true;
 			break;
 		case 'v':
 			opts->verbose++;

@@ -5,9 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #define PAGE_MASK 0xfffULL
+
+#ifndef PR_SET_VMA
+#define PR_SET_VMA 0x53564d41
+#define PR_SET_VMA_ANON_NAME 0
+#endif
 
 int gmem_create(struct gmem **out)
 {
@@ -17,6 +23,11 @@ int gmem_create(struct gmem **out)
 		return -ENOMEM;
 	*out = gm;
 	return 0;
+}
+
+void gmem_set_shared(struct gmem *gm, bool shared)
+{
+	gm->shared = shared;
 }
 
 void gmem_destroy(struct gmem *gm)
@@ -50,19 +61,27 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size)
 		if (ranges_overlap(gpa, size, gm->regions[i].gpa, gm->regions[i].size))
 			return -EINVAL;
 
-	fd = memfd_create("bothy-ram", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0) {
-		ret = -errno;
-		goto close_fd;
+	if (gm->shared) {
+		fd = memfd_create("bothy-ram", MFD_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		if (ftruncate(fd, (off_t)size) < 0) {
+			ret = -errno;
+			goto close_fd;
+		}
+		hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	} else {
+		fd = -1;
+		hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/* Name it in /proc/PID/maps as the memfd would be (best effort: 5.17+). */
+		if (hva != MAP_FAILED)
+			prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME, (unsigned long)hva, size, "bothy-ram");
 	}
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (hva == MAP_FAILED) {
 		ret = -errno;
 		goto close_fd;
 	}
-	/* Guest RAM is large and not worth a core dump; THP helps the TLB. */
+	/* Guest RAM is large and not worth a core dump; huge pages spare the TLB and NPT faults. */
 	madvise(hva, size, MADV_DONTDUMP);
 	madvise(hva, size, MADV_HUGEPAGE);
 
@@ -75,7 +94,8 @@ int gmem_add_region(struct gmem *gm, uint64_t gpa, uint64_t size)
 	return 0;
 
 close_fd:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
 	return ret;
 }
 

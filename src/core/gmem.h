@@ -1,12 +1,16 @@
 /*
- * Guest physical memory: a small set of RAM regions, each backed by a memfd
- * and mapped once into the VMM. Every access from device or loader code goes
+ * Guest physical memory: a small set of RAM regions, each mapped once into
+ * the VMM. Regions are private anonymous memory by default, which transparent
+ * huge pages back (a third off a stock kernel's boot under nested KVM, where
+ * every guest page fault is costly); "shared" regions are memfds instead, for
+ * handing guest RAM to another process (device backends, the resource manager). Every access from device or loader code goes
  * through the bounds-checked accessors below; no raw guest pointer escapes
  * except via gmem_ptr(), which checks the whole [gpa, gpa+len) range.
  */
 #ifndef BOTHY_CORE_GMEM_H
 #define BOTHY_CORE_GMEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,13 +20,14 @@ struct gmem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
-	int fd; /* memfd backing the region; -1 if none */
+	int fd; /* memfd backing a shared region; -1 for anonymous memory */
 };
 
 struct gmem {
 	struct gmem_region regions[GMEM_MAX_REGIONS];
 	unsigned nr_regions;
 	uint64_t ram_size; /* sum of region sizes */
+	bool shared;       /* new regions are memfd-backed */
 };
 
 /* Smallest and largest RAM a VM may have (bytes). */
@@ -30,6 +35,8 @@ struct gmem {
 #define GMEM_MAX_SIZE (1ULL << 40)
 
 int gmem_create(struct gmem **out);
+/* Back regions added from now on with memfds (MAP_SHARED) instead of anonymous memory. */
+void gmem_set_shared(struct gmem *gm, bool shared);
 void gmem_destroy(struct gmem *gm);
 
 /*

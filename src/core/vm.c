@@ -106,6 +106,7 @@ static int step_memory(void *ctx)
 	ret = gmem_create(&vm->gmem);
 	if (ret)
 		return ret;
+	gmem_set_shared(vm->gmem, vm->cfg.mem_shared);
 	ret = arch_memory_init(vm);
 	if (ret)
 		goto destroy;

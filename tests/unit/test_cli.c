@@ -32,6 +32,7 @@ static void test_defaults(void **state)
 	assert_int_equal(opts.vm.console, VM_CONSOLE_STDIO);
 	assert_int_equal(opts.on_reboot, VM_REBOOT_EXIT);
 	assert_false(opts.vm.debug_exit);
+	assert_false(opts.vm.mem_shared);
 	assert_string_equal(opts.vm.cmdline, VM_DEFAULT_CMDLINE);
 }
 
@@ -40,7 +41,7 @@ static void test_all_options(void **state)
 	(void)state;
 	assert_int_equal(PARSE("-k", "bz", "-i", "rd", "--cmdline", "console=ttyS0", "--append", "-- true",
 			       "--cpus", "4", "--memory", "2G", "--console", "none", "--on-reboot", "restart",
-			       "--debug-exit", "-v", "-v"),
+			       "--debug-exit", "--shared-memory", "-v", "-v"),
 			 0);
 	assert_string_equal(opts.vm.initrd_path, "rd");
 	assert_string_equal(opts.vm.cmdline, "console=ttyS0 -- true");
@@ -49,6 +50,7 @@ static void test_all_options(void **state)
 	assert_int_equal(opts.vm.console, VM_CONSOLE_NONE);
 	assert_int_equal(opts.on_reboot, VM_REBOOT_RESTART);
 	assert_true(opts.vm.debug_exit);
+	assert_true(opts.vm.mem_shared);
 	assert_int_equal(opts.verbose, 2);
 	/* --append alone extends the default command line */
 	assert_int_equal(PARSE("-k", "bz", "-a", "quiet"), 0);

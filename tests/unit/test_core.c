@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/bus.h"
 #include "core/gmem.h"
@@ -45,6 +46,25 @@ static void test_gmem_regions_and_bounds(void **state)
 	assert_int_equal(gmem_fill(gm, (1 << 20) - 8, 0, 16), -EFAULT);
 	gmem_destroy(gm);
 	gmem_destroy(NULL);
+}
+
+static void test_gmem_shared_regions_are_memfds(void **state)
+{
+	struct gmem *gm;
+	uint32_t v = 0x12345678, back = 0;
+
+	(void)state;
+	assert_int_equal(gmem_create(&gm), 0);
+	assert_int_equal(gmem_add_region(gm, 0, 1 << 20), 0);
+	assert_int_equal(gm->regions[0].fd, -1);
+	gmem_set_shared(gm, true);
+	assert_int_equal(gmem_add_region(gm, 1 << 20, 1 << 20), 0);
+	assert_true(gm->regions[1].fd >= 0);
+	/* the memfd sees what the guest wrote: another process could map it */
+	assert_int_equal(gmem_write(gm, (1 << 20) + 8, &v, 4), 0);
+	assert_int_equal(pread(gm->regions[1].fd, &back, 4, 8), 4);
+	assert_int_equal(back, v);
+	gmem_destroy(gm);
 }
 
 static void test_gmem_parse_size(void **state)
@@ -206,6 +226,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gmem_regions_and_bounds),
+		cmocka_unit_test(test_gmem_shared_regions_are_memfds),
 		cmocka_unit_test(test_gmem_parse_size),
 		cmocka_unit_test(test_bus_dispatch),
 		cmocka_unit_test(test_setup_unwinds_in_reverse),
