@@ -557,6 +557,7 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 			pthread_join(vm->vcpus[i].thread, NULL);
 			vm->vcpus[i].thread_started = false;
 		}
+		log_info("vCPU %u: %llu exits to bothy", i, (unsigned long long)vm->vcpus[i].nr_exits);
 	}
 	pthread_mutex_lock(&vm->stop_lock);
 	*status = vm->stop;
