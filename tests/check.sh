@@ -53,6 +53,15 @@ for cross in aarch64 riscv64; do
 	fi
 done
 
+section "static analysis"
+if need_pkgs cppcheck && cppcheck --error-exitcode=1 --enable=warning,performance,portability \
+	--inline-suppr -q -D__x86_64__ -Iinclude -Isrc src >"$results/cppcheck.log" 2>&1; then
+	record "cppcheck src" pass
+else
+	cat "$results/cppcheck.log"
+	record "cppcheck src" fail "cppcheck found problems"
+fi
+
 section "tier 1: unit tests (ASan/UBSan)"
 for t in build/"$arch"-san/tests/test_*; do
 	[ -x "$t" ] || continue
