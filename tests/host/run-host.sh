@@ -400,7 +400,7 @@ cat >"$run/etc/motd" <<EOF
 
 bothy test host ($arch, Linux $kver, real KVM under emulation). Try:
   bothy run --kernel /guest/vmlinuz --initrd /guest/initramfs.cpio.gz
-  bothy run --kernel /guest/vmlinuz --initrd /guest/initramfs.cpio.gz --cmdline 'console=ttyS0 -- uname -a'
+  bothy run --kernel /guest/vmlinuz --initrd /guest/initramfs.cpio.gz --append '-- uname -a'
 Files: /bin/bothy, /guest/{vmlinuz,initramfs.cpio.gz}, /payloads, /suite$([ -n "$bench" ] && echo ", /bench")$([ -n "$qemu_cpio" ] && echo ", /usr/bin/$qemu_bin").
 'exit' (or Ctrl-A X) powers the host off.
 
