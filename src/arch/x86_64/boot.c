@@ -27,7 +27,7 @@
 #include "arch/x86_64/layout.h"
 
 /* At the reset vector: mov al, 0xfe; out 0x64, al; cli; hlt; jmp $-2 (a reset, as firmware would). */
-static const uint8_t x86_reset_stub[] = { 0xb0, I8042_CMD_RESET, 0xe6, X86_PORT_I8042_CMD, 0xfa, 0xf4, 0xeb, 0xfd };
+static const uint8_t x86_reset_vector_code[] = { 0xb0, I8042_CMD_RESET, 0xe6, X86_PORT_I8042_CMD, 0xfa, 0xf4, 0xeb, 0xfd };
 _Static_assert(X86_ACPI_ADDR + X86_ACPI_MAX <= X86_RESET_VECTOR_ADDR, "ACPI tables overlap the reset vector");
 
 _Static_assert(X86_ACPI_ADDR >= X86_EBDA_ADDR && X86_ACPI_ADDR + X86_ACPI_MAX <= X86_HIMEM_ADDR,
@@ -189,7 +189,7 @@ int x86_boot_load(struct gmem *gm, const struct x86_boot_image *img, struct x86_
 	if (!ret)
 		ret = x86_pagetables_write(gm);
 	if (!ret)
-		ret = gmem_write(gm, X86_RESET_VECTOR_ADDR, x86_reset_stub, sizeof(x86_reset_stub));
+		ret = gmem_write(gm, X86_RESET_VECTOR_ADDR, x86_reset_vector_code, sizeof(x86_reset_vector_code));
 	if (ret) {
 		x86_boot_set_error(err, errlen, "cannot write the kernel and boot data to guest RAM");
 		return ret;

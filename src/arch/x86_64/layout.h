@@ -23,7 +23,7 @@
 /*
  * Real-mode reset vector f000:fff0. Linux's reboot falls back to jumping here
  * (machine_real_restart) when it finds no EFI on a HW-reduced ACPI machine;
- * bothy has no BIOS, so a stub there pulses the i8042 reset line.
+ * bothy has no BIOS, so code placed there pulses the i8042 reset line.
  */
 #define X86_RESET_VECTOR_ADDR 0xffff0ULL
 #define X86_HIMEM_ADDR      0x100000ULL /* kernels and payloads load at or above 1 MiB */
