@@ -23,7 +23,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes 
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu17 $(WARN) -fstack-protector-strong -fno-strict-aliasing \
 	-D_GNU_SOURCE -DBOTHY_VERSION='"$(VERSION)"' -Iinclude -Isrc -MMD -MP
-LDLIBS := -lpthread
+LDLIBS := -ljansson -lpthread
 
 ifdef SAN
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -36,7 +36,7 @@ endif
 # Arch-neutral core, the arch backend, devices. kvm.c is the only file that
 # talks to /dev/kvm; unit tests link fake.c in its place.
 ARCH_DIR := src/arch/$(ARCH)
-CORE_SRCS := $(wildcard src/core/*.c) $(wildcard src/devices/*.c) $(wildcard $(ARCH_DIR)/*.c)
+CORE_SRCS := $(wildcard src/abi/*.c) $(wildcard src/core/*.c) $(wildcard src/devices/*.c) $(wildcard $(ARCH_DIR)/*.c)
 KVM_SRCS := src/hv/kvm.c
 FAKE_SRCS := src/hv/fake.c
 CLI_SRCS := $(wildcard src/cli/*.c)

@@ -12,6 +12,7 @@
 
 struct vm;
 struct hv_ops;
+struct abi_doc;
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE };
 enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
@@ -31,6 +32,7 @@ struct vm_config {
 	int console_in_fd, console_out_fd; /* used with VM_CONSOLE_STDIO */
 	bool debug_exit;         /* test device: a write to port 0xf4 ends the VM */
 	const struct hv_ops *hv; /* NULL: KVM */
+	const struct abi_doc *abi; /* guest ABI template or manifest (src/abi/doc.h); NULL: the host limit */
 };
 
 /* Why a VM stopped. The first reason reported wins. */

@@ -8,6 +8,10 @@
 #include <stdio.h>
 
 struct vm;
+struct hv;
+struct hv_ops;
+struct abi_arch;
+struct abi_manifest;
 struct vcpu;
 
 /* Lays out guest RAM (gmem regions) for cfg.mem_size. */
@@ -20,6 +24,10 @@ int arch_boot_init(struct vm *vm);
 void arch_boot_fini(struct vm *vm);
 /* Per-vCPU state (CPUID, MSRs, registers for the boot CPU). */
 int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
+/* The guest-ABI tables of this architecture. */
+const struct abi_arch *arch_abi(void);
+/* This host's guest-ABI limit: what the hypervisor offers minus what bothy cannot virtualize. */
+int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest *limit);
 /* Writes registers and the faulting instruction for a crash diagnostic. */
 void arch_vcpu_dump(struct vcpu *vcpu, FILE *out);
 

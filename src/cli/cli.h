@@ -20,6 +20,7 @@ struct run_options {
 	struct vm_config vm;
 	enum vm_reboot_policy on_reboot;
 	char cmdline_buf[4096]; /* default command line plus --append */
+	const char *abi_path;   /* --abi: template or manifest, loaded by cmd_run */
 	int verbose;
 	int help;
 };
@@ -31,6 +32,12 @@ struct run_options {
 int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen);
 
 int cmd_run(int argc, char **argv);
+int cmd_abi(int argc, char **argv);
+void cli_usage_abi(FILE *out);
+
+struct abi_doc;
+/* Reads and parses a guest-ABI document ("-" is stdin); a one-line reason in @err on failure. */
+int cli_load_abi_doc(const char *path, struct abi_doc *doc, char *err, size_t errlen);
 void cli_usage_run(FILE *out);
 
 #endif

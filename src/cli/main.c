@@ -11,6 +11,7 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  run        boot a virtual machine in this process (no daemon)\n"
+		"  abi        guest ABI: host fingerprints, fleet baselines, checks (`bothy abi help`)\n"
 		"  help       show this help, or `bothy help run`\n"
 		"  version    print the version (also --version)\n"
 		"\n");
@@ -27,9 +28,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "abi"))
+		return cmd_abi(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		if (argc > 2 && !strcmp(argv[2], "run"))
 			cli_usage_run(stdout);
+		else if (argc > 2 && !strcmp(argv[2], "abi"))
+			cli_usage_abi(stdout);
 		else
 			usage(stdout);
 		return CLI_OK;

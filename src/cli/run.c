@@ -11,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "abi/doc.h"
 #include "cli/cli.h"
 #include "core/gmem.h"
 #include "core/log.h"
@@ -30,6 +31,8 @@ void cli_usage_run(FILE *out)
 		"      --console stdio|none where the serial console goes (default stdio)\n"
 		"      --on-reboot exit|restart  what a guest reboot does (default exit)\n"
 		"      --debug-exit         port 0xf4: a guest write of V ends bothy with status V\n"
+		"      --abi FILE           guest ABI template or manifest (docs/guest-abi.md);\n"
+		"                           refused before start if this host cannot provide it\n"
 		"  -v, --verbose            more diagnostics (repeat for debug)\n"
 		"Ctrl-A x ends the VM from the console.\n"
 		"Exit status: 0 guest powered off (or rebooted with --on-reboot=exit), 1 VMM error,\n"
@@ -54,7 +57,7 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen)
 {
-	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY };
+	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY, OPT_ABI };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -66,6 +69,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "shared-memory", no_argument, NULL, OPT_SHARED_MEMORY },
+		{ "abi", required_argument, NULL, OPT_ABI },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -139,6 +143,9 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 			break;
 		case OPT_SHARED_MEMORY:
 			opts->vm.mem_shared = true;
+			break;
+		case OPT_ABI:
+			opts->abi_path = optarg;
 			break;
 		case 'v':
 			opts->verbose++;
@@ -252,6 +259,15 @@ int cmd_run(int argc, char **argv)
 		return CLI_OK;
 	}
 	log_set_level(opts.verbose >= 2 ? LOG_DEBUG : opts.verbose ? LOG_INFO : LOG_WARN);
+	if (opts.abi_path) {
+		static struct abi_doc abi;
+
+		if (cli_load_abi_doc(opts.abi_path, &abi, err, sizeof(err))) {
+			fprintf(stderr, "bothy run: --abi %s\n", err);
+			return CLI_USAGE;
+		}
+		opts.vm.abi = &abi;
+	}
 
 	for (;;) {
 		struct vm *vm;

@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "abi/doc.h"
 #include "arch/arch.h"
 #include "core/log.h"
 #include "core/setup.h"
@@ -147,6 +148,42 @@ static void undo_platform(void *ctx)
 	arch_platform_fini(ctx);
 }
 
+/* The guest ABI: the host limit, the requested manifest, and whether one allows the other. */
+static int step_abi(void *ctx)
+{
+	struct vm *vm = ctx;
+	struct abi_report rep = { 0 };
+	int ret = arch_abi_limit(vm->hv_ops, vm->hv, &vm->abi_limit);
+
+	if (ret) {
+		log_err("cannot read the host's guest-ABI limit: %s", strerror(-ret));
+		return ret;
+	}
+	if (!vm->cfg.abi) {
+		vm->abi = vm->abi_limit;
+		return 0;
+	}
+	if (vm->cfg.abi->arch != vm->abi_limit.arch) {
+		log_err("guest ABI: the document is for %s, this host is %s", vm->cfg.abi->arch->name,
+			vm->abi_limit.arch->name);
+		return -EINVAL;
+	}
+	abi_doc_apply(vm->cfg.abi, &vm->abi_limit, &vm->abi);
+	if (abi_check(&vm->abi, &vm->abi_limit, &rep) == 0)
+		return 0;
+	log_err("guest ABI: this host cannot provide the requested %s (%zu problem%s):",
+		abi_doc_kind_name(vm->cfg.abi->kind), rep.count, rep.count == 1 ? "" : "s");
+	for (size_t i = 0; i < rep.count && i < ABI_MAX_VIOLATIONS; i++) {
+		char line[256];
+
+		abi_violation_format(vm->abi.arch, &rep.v[i], line, sizeof(line));
+		log_err("  %s", line);
+	}
+	if (rep.count > ABI_MAX_VIOLATIONS)
+		log_err("  ... and %zu more", rep.count - ABI_MAX_VIOLATIONS);
+	return -ENOTSUP;
+}
+
 static int step_vcpus(void *ctx)
 {
 	struct vm *vm = ctx;
@@ -216,6 +253,7 @@ static int step_vcpu_state(void *ctx)
 /* The order a VM is built in; torn down in reverse. */
 static const struct setup_step vm_setup_steps[] = {
 	{ "hypervisor", step_hypervisor, undo_hypervisor },
+	{ "abi", step_abi, NULL },
 	{ "vm", step_vm, undo_vm },
 	{ "memory", step_memory, undo_memory },
 	{ "platform", step_platform, undo_platform },
@@ -513,6 +551,8 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 		goto restore_mask;
 	}
 
+	/* From the first run on, the guest ABI only accepts identical writes (KVM's rule). */
+	vm->abi.frozen = true;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		ret = -pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (ret) {

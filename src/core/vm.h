@@ -2,6 +2,7 @@
 #ifndef BOTHY_CORE_VM_H
 #define BOTHY_CORE_VM_H
 
+#include "abi/abi.h"
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -43,6 +44,9 @@ struct vm {
 	int stop_eventfd; /* readable once stopping */
 
 	size_t setup_done; /* number of setup steps completed */
+
+	/* Guest ABI: this host's limit and the manifest the VM runs with (frozen once it runs). */
+	struct abi_manifest abi_limit, abi;
 };
 
 int vm_irq_line(struct vm *vm, uint32_t irq, bool level);

@@ -315,9 +315,32 @@ static int fake_x86_set_cpuid(struct hv_vcpu *vcpu, const struct hv_x86_cpuid_en
 
 static int fake_x86_set_msrs(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs, unsigned n)
 {
-	(void)vcpu;
-	(void)msrs;
-	(void)n;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned *count = &fake_state.nmsrs[vcpu->index];
+
+		if (*count < FAKE_MAX_MSRS)
+			fake_state.msrs[vcpu->index][(*count)++] = msrs[i];
+	}
+	return 0;
+}
+
+/* The fake host has one feature MSR: IA32_ARCH_CAPABILITIES. */
+static int fake_x86_get_feature_msr(struct hv *hv, uint32_t index, uint64_t *value)
+{
+	int err = injected("x86_get_feature_msr");
+
+	(void)hv;
+	if (err)
+		return err;
+	if (index != FAKE_MSR_ARCH_CAPABILITIES)
+		return -ENOENT;
+	*value = FAKE_ARCH_CAPABILITIES;
+	return 0;
+}
+
+static int fake_x86_enforce_pv_cpuid(struct hv_vcpu *vcpu)
+{
+	fake_state.pv_enforced[vcpu->index] = true;
 	return 0;
 }
 
@@ -354,6 +377,8 @@ const struct hv_ops hv_fake_ops = {
 	.x86_get_supported_cpuid = fake_x86_get_supported_cpuid,
 	.x86_set_cpuid = fake_x86_set_cpuid,
 	.x86_set_msrs = fake_x86_set_msrs,
+	.x86_get_feature_msr = fake_x86_get_feature_msr,
+	.x86_enforce_pv_cpuid = fake_x86_enforce_pv_cpuid,
 	.x86_init_fpu_lapic = fake_x86_init_fpu_lapic,
 	.x86_translate = fake_x86_translate,
 };

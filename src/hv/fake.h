@@ -9,6 +9,9 @@
 
 #define FAKE_MAX_SLOTS 16
 #define FAKE_MAX_VCPUS 64
+#define FAKE_MAX_MSRS 32
+#define FAKE_MSR_ARCH_CAPABILITIES 0x10au
+#define FAKE_ARCH_CAPABILITIES 0x25ull /* RDCL_NO, RSBA, MDS_NO */
 
 struct fake_slot {
 	bool used;
@@ -27,6 +30,9 @@ struct fake_state {
 	unsigned cpuid_nent[FAKE_MAX_VCPUS];
 	struct hv_x86_cpuid_entry cpuid[FAKE_MAX_VCPUS][HV_MAX_CPUID_ENTRIES];
 	unsigned runs[FAKE_MAX_VCPUS];
+	unsigned nmsrs[FAKE_MAX_VCPUS]; /* MSRs written, in order */
+	struct hv_x86_msr msrs[FAKE_MAX_VCPUS][FAKE_MAX_MSRS];
+	bool pv_enforced[FAKE_MAX_VCPUS];
 };
 
 extern struct fake_state fake_state;

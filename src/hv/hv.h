@@ -135,6 +135,10 @@ struct hv_ops {
 	int (*x86_get_supported_cpuid)(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent);
 	int (*x86_set_cpuid)(struct hv_vcpu *vcpu, const struct hv_x86_cpuid_entry *entries, unsigned nent);
 	int (*x86_set_msrs)(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs, unsigned n);
+	/* A feature MSR's host value (KVM_GET_MSR_FEATURE_INDEX_LIST); -ENOENT if the host has none. */
+	int (*x86_get_feature_msr)(struct hv *hv, uint32_t index, uint64_t *value);
+	/* Make KVM refuse the paravirt features CPUID 0x40000001 does not list; -EOPNOTSUPP if it cannot. */
+	int (*x86_enforce_pv_cpuid)(struct hv_vcpu *vcpu);
 	/* FPU to its reset state, LAPIC LINT0 = ExtINT and LINT1 = NMI. */
 	int (*x86_init_fpu_lapic)(struct hv_vcpu *vcpu);
 	/* Guest virtual → guest physical through the vCPU's current page tables. */

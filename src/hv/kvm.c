@@ -497,6 +497,49 @@ static int kvm_x86_set_msrs(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs,
 	return ret < 0 ? ret : 0;
 }
 
+static int kvm_x86_get_feature_msr(struct hv *hv, uint32_t index, uint64_t *value)
+{
+	struct kvm_msr_list *list;
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry entry;
+	} one = { .hdr.nmsrs = 1, .entry.index = index };
+	bool listed = false;
+	int ret;
+
+	if (xioctl(hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_GET_MSR_FEATURES) <= 0)
+		return -ENOENT;
+	list = calloc(1, sizeof(*list) + 256 * sizeof(list->indices[0]));
+	if (!list)
+		return -ENOMEM;
+	list->nmsrs = 256;
+	ret = xioctl(hv->fd, KVM_GET_MSR_FEATURE_INDEX_LIST, list);
+	for (unsigned i = 0; !ret && i < list->nmsrs; i++)
+		listed = listed || list->indices[i] == index;
+	free(list);
+	if (ret)
+		return ret;
+	if (!listed)
+		return -ENOENT;
+	/* On the system fd, KVM_GET_MSRS reads feature MSRs and returns how many it read. */
+	ret = xioctl(hv->fd, KVM_GET_MSRS, &one);
+	if (ret < 0)
+		return ret;
+	if (ret != 1)
+		return -ENOENT;
+	*value = one.entry.data;
+	return 0;
+}
+
+static int kvm_x86_enforce_pv_cpuid(struct hv_vcpu *vcpu)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ENFORCE_PV_FEATURE_CPUID, .args = { 1 } };
+
+	if (xioctl(vcpu->vm->hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_ENFORCE_PV_FEATURE_CPUID) <= 0)
+		return -EOPNOTSUPP;
+	return xioctl(vcpu->fd, KVM_ENABLE_CAP, &cap);
+}
+
 #define APIC_LVT_LINT0 0x350
 #define APIC_LVT_LINT1 0x360
 #define APIC_DM_EXTINT (7u << 8)
@@ -559,6 +602,8 @@ const struct hv_ops hv_kvm_ops = {
 	.x86_get_supported_cpuid = kvm_x86_get_supported_cpuid,
 	.x86_set_cpuid = kvm_x86_set_cpuid,
 	.x86_set_msrs = kvm_x86_set_msrs,
+	.x86_get_feature_msr = kvm_x86_get_feature_msr,
+	.x86_enforce_pv_cpuid = kvm_x86_enforce_pv_cpuid,
 	.x86_init_fpu_lapic = kvm_x86_init_fpu_lapic,
 	.x86_translate = kvm_x86_translate,
 #endif

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "abi/doc.h"
 #include "arch/x86_64/layout.h"
 #include "core/vm.h"
 #include "hv/fake.h"
@@ -152,11 +153,11 @@ static void test_every_failed_step_unwinds(void **state)
 		const char *op, *step;
 	} cases[] = {
 		{ "open", "hypervisor" },
+		{ "x86_get_supported_cpuid", "abi" },
 		{ "vm_create", "vm" },
 		{ "vm_set_memory", "memory" },
 		{ "vm_create_irqchip", "platform" },
 		{ "vcpu_create", "vcpus" },
-		{ "x86_get_supported_cpuid", "vcpu-state" },
 		{ "x86_set_regs", "vcpu-state" },
 	};
 
@@ -391,11 +392,92 @@ static void test_uart_output_reaches_console(void **state)
 	close(in[1]);
 }
 
+static const struct hv_x86_cpuid_entry *cpuid_of(unsigned vcpu, uint32_t leaf)
+{
+	for (unsigned i = 0; i < fake_state.cpuid_nent[vcpu]; i++)
+		if (fake_state.cpuid[vcpu][i].function == leaf)
+			return &fake_state.cpuid[vcpu][i];
+	fail_msg("vCPU %u has no CPUID leaf %#x", vcpu, leaf);
+	return NULL;
+}
+
+static uint64_t msr_written(unsigned vcpu, uint32_t index)
+{
+	for (unsigned i = 0; i < fake_state.nmsrs[vcpu]; i++)
+		if (fake_state.msrs[vcpu][i].index == index)
+			return fake_state.msrs[vcpu][i].value;
+	fail_msg("vCPU %u: MSR %#x was not written", vcpu, index);
+	return 0;
+}
+
+/* A template reaches every vCPU's CPUID and feature MSRs; the VM freezes its ABI when it runs. */
+static void test_guest_abi_applied(void **state)
+{
+	static struct abi_doc doc;
+	struct vm_config cfg;
+	struct vm_stop_status st;
+	struct vm *vm;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(abi_doc_parse("{\"format\":\"bothy-abi/1\",\"kind\":\"template\",\"arch\":\"x86_64\","
+				       "\"features\":{\"pni\":false,\"kvm_pv_eoi\":false,\"mds_no\":false}}",
+				       &doc, err, sizeof(err)),
+			 0);
+	config(&cfg, 2);
+	cfg.abi = &doc;
+	assert_int_equal(vm_create(&cfg, &vm, NULL), 0);
+	for (unsigned v = 0; v < 2; v++) {
+		const struct hv_x86_cpuid_entry *l1 = cpuid_of(v, 0x1), *pv = cpuid_of(v, 0x40000001);
+
+		assert_int_equal(l1->ecx & 1, 0);		 /* pni hidden */
+		assert_int_equal(l1->ecx >> 21 & 1, 1);	 /* x2apic kept */
+		assert_int_equal(l1->ecx >> 31, 1);		 /* hypervisor: bothy's, per vCPU */
+		assert_int_equal(l1->ebx >> 24, v);		 /* APIC id: bothy's, per vCPU */
+		assert_int_equal(pv->eax, 0x01007efbu & ~(1u << 6)); /* only PV EOI hidden */
+		assert_int_equal(msr_written(v, FAKE_MSR_ARCH_CAPABILITIES), FAKE_ARCH_CAPABILITIES & ~(1ull << 5));
+		assert_true(fake_state.pv_enforced[v]);
+	}
+	assert_false(vm->abi.frozen);
+	script_debug_exit();
+	assert_int_equal(vm_run(vm, &st), 0);
+	assert_true(vm->abi.frozen);
+	int reg = abi_find_reg(vm->abi.arch, "cpuid.0x40000001.0.eax");
+	assert_int_equal(abi_set_reg(&vm->abi, &vm->abi_limit, reg, vm->abi.val[reg], NULL), 0);
+	assert_int_equal(abi_set_reg(&vm->abi, &vm->abi_limit, reg, 0, NULL), -EBUSY);
+	vm_destroy(vm);
+	assert_nothing_alive();
+}
+
+/* Asking for what the host lacks fails in the "abi" step, before any vCPU exists. */
+static void test_guest_abi_refused(void **state)
+{
+	static struct abi_doc doc;
+	struct vm_config cfg;
+	struct vm *vm = NULL;
+	const char *failed = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(abi_doc_parse("{\"format\":\"bothy-abi/1\",\"kind\":\"template\",\"arch\":\"x86_64\","
+				       "\"features\":{\"avx2\":true}}",
+				       &doc, err, sizeof(err)),
+			 0);
+	config(&cfg, 1);
+	cfg.abi = &doc;
+	assert_int_equal(vm_create(&cfg, &vm, &failed), -ENOTSUP);
+	assert_string_equal(failed, "abi");
+	assert_int_equal(fake_state.vcpus_live, 0);
+	assert_nothing_alive();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_create_builds_the_machine, reset),
 		cmocka_unit_test_setup(test_every_failed_step_unwinds, reset),
+		cmocka_unit_test_setup(test_guest_abi_applied, reset),
+		cmocka_unit_test_setup(test_guest_abi_refused, reset),
 		cmocka_unit_test_setup(test_bad_config_and_files, reset),
 		cmocka_unit_test_setup(test_run_debug_exit_and_unclaimed_port, reset),
 		cmocka_unit_test_setup(test_run_power_events, reset),

@@ -13,7 +13,6 @@
 #include "core/vm.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
-#define CPUID_6_ECX_EPB (1u << 3)
 
 #define CR0_PE (1ull << 0)
 #define CR0_ET (1ull << 4)
@@ -61,9 +60,6 @@ unsigned x86_cpuid_for_vcpu(const struct hv_x86_cpuid_entry *host, unsigned nent
 			e.ecx |= CPUID_1_ECX_HYPERVISOR;
 			if (ncpus > 1)
 				e.edx |= 1u << 28; /* HTT: the count field above is valid */
-			break;
-		case 0x6:
-			e.ecx &= ~CPUID_6_ECX_EPB; /* energy-perf bias MSR is not virtualized */
 			break;
 		case 0xb:
 		case 0x1f:
@@ -164,6 +160,7 @@ int x86_cpu_init(struct vm *vm, struct vcpu *vcpu)
 		{ MSR_IA32_MISC_ENABLE, MSR_IA32_MISC_ENABLE_FAST_STRING },
 		{ MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_TYPE_WB },
 	};
+	struct hv_x86_msr feature_msrs[16];
 	unsigned n;
 	int ret;
 
@@ -174,12 +171,21 @@ int x86_cpu_init(struct vm *vm, struct vcpu *vcpu)
 			m->cpuid_nent = 0;
 			return ret;
 		}
+		x86_abi_apply_cpuid(&vm->abi, m->cpuid, m->cpuid_nent);
 	}
 	n = x86_cpuid_for_vcpu(m->cpuid, m->cpuid_nent, vcpu->index, vm->nr_vcpus, cpuid);
 	ret = ops->x86_set_cpuid(vcpu->hv_vcpu, cpuid, n);
 	if (ret)
 		return ret;
+	/* Without this KVM lets a guest use paravirt features CPUID does not list. */
+	ret = ops->x86_enforce_pv_cpuid(vcpu->hv_vcpu);
+	if (ret && ret != -EOPNOTSUPP)
+		return ret;
 	ret = ops->x86_set_msrs(vcpu->hv_vcpu, msrs, sizeof(msrs) / sizeof(msrs[0]));
+	if (ret)
+		return ret;
+	n = x86_abi_msrs(&vm->abi, &vm->abi_limit, feature_msrs, sizeof(feature_msrs) / sizeof(feature_msrs[0]));
+	ret = n ? ops->x86_set_msrs(vcpu->hv_vcpu, feature_msrs, n) : 0;
 	if (ret)
 		return ret;
 	ret = ops->x86_init_fpu_lapic(vcpu->hv_vcpu);
