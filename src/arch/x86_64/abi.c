@@ -37,14 +37,15 @@ static uint32_t *entry_reg(struct hv_x86_cpuid_entry *e, unsigned regno)
 	}
 }
 
-/* The entry for a leaf/subleaf: subleaf matters only for leaves KVM marks as indexed. */
+/* The entry for a leaf/subleaf, or NULL. */
 static struct hv_x86_cpuid_entry *find_entry(struct hv_x86_cpuid_entry *e, unsigned nent, uint32_t leaf,
 					     uint32_t subleaf)
 {
 	for (unsigned i = 0; i < nent; i++) {
 		if (e[i].function != leaf)
 			continue;
-		if (!(e[i].flags & HV_CPUID_FLAG_SIGNIFICANT_INDEX) || e[i].index == subleaf)
+		/* A leaf without subleaves answers every ECX; the tables name it as subleaf 0. */
+		if (e[i].flags & HV_CPUID_FLAG_SIGNIFICANT_INDEX ? e[i].index == subleaf : subleaf == 0)
 			return &e[i];
 	}
 	return NULL;
