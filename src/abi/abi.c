@@ -361,6 +361,14 @@ int abi_find_reg(const struct abi_arch *arch, const char *name)
 	return -1;
 }
 
+int abi_find_owner(const struct abi_arch *arch, const char *owner)
+{
+	for (size_t i = 0; i < arch->nregs; i++)
+		if (arch->regs[i].kind == ABI_REG_BITMAP && arch->regs[i].owner && !strcmp(arch->regs[i].owner, owner))
+			return (int)i;
+	return -1;
+}
+
 int abi_find_field(const struct abi_arch *arch, const char *name)
 {
 	const char *dot = strrchr(name, '.');

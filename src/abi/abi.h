@@ -154,6 +154,8 @@ int abi_baseline(const struct abi_manifest *const *limits, size_t n, struct abi_
 /* Lookups by name; -1 if none. A field is found by "field" (if unique) or "reg.field". */
 int abi_find_reg(const struct abi_arch *arch, const char *name);
 int abi_find_field(const struct abi_arch *arch, const char *name);
+/* The bitmap register of a service owner ("smccc.std", "kvm", "isa"...); -1 if none. */
+int abi_find_owner(const struct abi_arch *arch, const char *owner);
 
 const char *abi_rule_name(enum abi_rule rule);
 

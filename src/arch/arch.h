@@ -5,6 +5,7 @@
 #ifndef BOTHY_ARCH_ARCH_H
 #define BOTHY_ARCH_ARCH_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 struct vm;
@@ -28,6 +29,9 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
 const struct abi_arch *arch_abi(void);
 /* This host's guest-ABI limit: what the hypervisor offers minus what bothy cannot virtualize. */
 int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest *limit);
+/* Exits the architecture's hypercall transport consumes (x86: the I/O-port gate); true if consumed. */
+struct hv_exit;
+bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit);
 /* Writes registers and the faulting instruction for a crash diagnostic. */
 void arch_vcpu_dump(struct vcpu *vcpu, FILE *out);
 

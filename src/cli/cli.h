@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "bothy/bothy.h"
+#include "hcall/hcall.h"
 
 /* Exit statuses of `bothy run` (docs/cli.md). Debug-exit values pass through. */
 enum cli_status {
@@ -21,6 +22,10 @@ struct run_options {
 	enum vm_reboot_policy on_reboot;
 	char cmdline_buf[4096]; /* default command line plus --append */
 	const char *abi_path;   /* --abi: template or manifest, loaded by cmd_run */
+	struct hcall_range hcall_ranges[HCALL_MAX_RANGES]; /* --hcall-filter; vm.hcall_ranges points here */
+	const char *hcall_handler;                         /* --hcall-handler SOCKET */
+	int hcall_timeout_ms;
+	bool stats;
 	int verbose;
 	int help;
 };

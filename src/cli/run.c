@@ -13,6 +13,8 @@
 
 #include "abi/doc.h"
 #include "cli/cli.h"
+#include "core/vm.h"
+#include "hcall/hcall.h"
 #include "core/gmem.h"
 #include "core/log.h"
 
@@ -33,6 +35,13 @@ void cli_usage_run(FILE *out)
 		"      --debug-exit         port 0xf4: a guest write of V ends bothy with status V\n"
 		"      --abi FILE           guest ABI template or manifest (docs/guest-abi.md);\n"
 		"                           refused before start if this host cannot provide it\n"
+		"      --hcall-filter FIRST-LAST=ACTION | BASE+COUNT=ACTION\n"
+		"                           hypercalls in the range are handled, denied or forwarded\n"
+		"                           (repeatable; docs/hypercalls.md)\n"
+		"      --hcall-handler SOCKET  forwarded hypercalls go to this Unix socket\n"
+		"      --hcall-timeout MS   how long a forwarded call may wait (default 1000)\n"
+		"      --hcall-cpl kernel|any  who may make hypercalls (default kernel)\n"
+		"      --stats              print exit and hypercall counters when the VM ends\n"
 		"  -v, --verbose            more diagnostics (repeat for debug)\n"
 		"Ctrl-A x ends the VM from the console.\n"
 		"Exit status: 0 guest powered off (or rebooted with --on-reboot=exit), 1 VMM error,\n"
@@ -57,7 +66,8 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 
 int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen)
 {
-	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY, OPT_ABI };
+	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY, OPT_ABI, OPT_HCALL_FILTER,
+	       OPT_HCALL_HANDLER, OPT_HCALL_TIMEOUT, OPT_HCALL_CPL, OPT_STATS };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -70,17 +80,24 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
 		{ "shared-memory", no_argument, NULL, OPT_SHARED_MEMORY },
 		{ "abi", required_argument, NULL, OPT_ABI },
+		{ "hcall-filter", required_argument, NULL, OPT_HCALL_FILTER },
+		{ "hcall-handler", required_argument, NULL, OPT_HCALL_HANDLER },
+		{ "hcall-timeout", required_argument, NULL, OPT_HCALL_TIMEOUT },
+		{ "hcall-cpl", required_argument, NULL, OPT_HCALL_CPL },
+		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmdline = VM_DEFAULT_CMDLINE, *append = NULL;
-	unsigned cpus;
+	unsigned cpus, timeout_ms;
 	int c, n;
 
 	memset(opts, 0, sizeof(*opts));
 	vm_config_init(&opts->vm);
 	opts->on_reboot = VM_REBOOT_EXIT;
+	opts->hcall_timeout_ms = 1000;
+	opts->vm.hcall_ranges = opts->hcall_ranges;
 	optind = 0; /* reset getopt: tests parse many times */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:a:p:m:vh", longopts, NULL)) != -1) {
@@ -146,6 +163,45 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 			break;
 		case OPT_ABI:
 			opts->abi_path = optarg;
+			break;
+		case OPT_HCALL_FILTER: {
+			struct hcall_range *r = &opts->hcall_ranges[opts->vm.nr_hcall_ranges];
+			uint32_t base, count;
+			enum hcall_action action;
+
+			if (opts->vm.nr_hcall_ranges == HCALL_MAX_RANGES) {
+				snprintf(err, errlen, "--hcall-filter: at most %d ranges", HCALL_MAX_RANGES);
+				return -EINVAL;
+			}
+			if (hcall_filter_parse(optarg, &base, &count, &action)) {
+				snprintf(err, errlen,
+					 "--hcall-filter '%s': expected FIRST-LAST=ACTION or BASE+COUNT=ACTION "
+					 "(ACTION: handle, deny, forward)", optarg);
+				return -EINVAL;
+			}
+			*r = (struct hcall_range){ base, count, action };
+			opts->vm.nr_hcall_ranges++;
+			break;
+		}
+		case OPT_HCALL_HANDLER:
+			opts->hcall_handler = optarg;
+			break;
+		case OPT_HCALL_TIMEOUT:
+			if (parse_uint(optarg, 600000, &timeout_ms) || !timeout_ms) {
+				snprintf(err, errlen, "--hcall-timeout '%s': expected milliseconds, 1 to 600000", optarg);
+				return -EINVAL;
+			}
+			opts->hcall_timeout_ms = (int)timeout_ms;
+			break;
+		case OPT_HCALL_CPL:
+			if (strcmp(optarg, "kernel") && strcmp(optarg, "any")) {
+				snprintf(err, errlen, "--hcall-cpl '%s': expected kernel or any", optarg);
+				return -EINVAL;
+			}
+			opts->vm.hcall_user = !strcmp(optarg, "any");
+			break;
+		case OPT_STATS:
+			opts->stats = true;
 			break;
 		case 'v':
 			opts->verbose++;
@@ -247,6 +303,8 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_options opts;
 	struct vm_stop_status st = { 0 };
+	struct hcall_socket *handler = NULL;
+	struct hcall_owner owner;
 	char err[256];
 	int ret, boots = 0;
 
@@ -269,6 +327,17 @@ int cmd_run(int argc, char **argv)
 		opts.vm.abi = &abi;
 	}
 
+	if (opts.hcall_handler) {
+		ret = hcall_socket_connect(opts.hcall_handler, opts.hcall_timeout_ms, &handler);
+		if (ret) {
+			fprintf(stderr, "bothy: cannot connect to the hypercall handler %s: %s\n", opts.hcall_handler,
+				strerror(-ret));
+			return CLI_ERROR;
+		}
+		owner = (struct hcall_owner){ hcall_socket_call, handler };
+		opts.vm.hcall_owner = &owner;
+	}
+
 	for (;;) {
 		struct vm *vm;
 		const char *failed = NULL;
@@ -278,22 +347,31 @@ int cmd_run(int argc, char **argv)
 			terminal_restore();
 			fprintf(stderr, "bothy: cannot start the VM (%s): %s\n", failed ? failed : "?",
 				strerror(-ret));
+			hcall_socket_close(handler);
 			return CLI_ERROR;
 		}
+		if (handler)
+			hcall_socket_set_stop_fd(handler, vm->stop_eventfd);
 		if (opts.vm.console == VM_CONSOLE_STDIO && !boots)
 			terminal_raw();
 		boots++;
 		ret = vm_run(vm, &st);
+		if (opts.stats) {
+			terminal_restore();
+			vm_print_stats(vm, stderr);
+		}
 		vm_destroy(vm);
 		if (ret) {
 			terminal_restore();
 			fprintf(stderr, "bothy: VM failed: %s\n", strerror(-ret));
+			hcall_socket_close(handler);
 			return CLI_ERROR;
 		}
 		if (st.reason != VM_STOP_REBOOT || opts.on_reboot != VM_REBOOT_RESTART)
 			break;
 		log_info("guest rebooted: restarting (boot %d)", boots + 1);
 	}
+	hcall_socket_close(handler);
 	terminal_restore();
 	if (st.reason == VM_STOP_CRASH || st.reason == VM_STOP_VMM_ERROR)
 		fprintf(stderr, "bothy: guest stopped: %s\n", st.detail);

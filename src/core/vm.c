@@ -184,6 +184,49 @@ static int step_abi(void *ctx)
 	return -ENOTSUP;
 }
 
+static int vm_get_clock(void *ctx, uint64_t *guest_ns, uint64_t *realtime_ns)
+{
+	struct vm *vm = ctx;
+
+	return vm->hv_ops->vm_get_clock(vm->hv_vm, guest_ns, realtime_ns);
+}
+
+/* Hypercalls: the filter ranges asked for, the guest-ABI service bitmaps, the VM owner. */
+static int step_hcall(void *ctx)
+{
+	struct vm *vm = ctx;
+	struct hcall_dispatcher *d = &vm->hcall;
+
+	hcall_dispatcher_init(d);
+	d->abi = &vm->abi;
+	d->user_allowed = vm->cfg.hcall_user;
+	if (vm->cfg.hcall_owner)
+		d->owner = *vm->cfg.hcall_owner;
+	d->get_clock = vm->hv_ops->vm_get_clock ? vm_get_clock : NULL;
+	d->clock_ctx = vm;
+	for (unsigned i = 0; i < vm->cfg.nr_hcall_ranges; i++) {
+		const struct hcall_range *r = &vm->cfg.hcall_ranges[i];
+		int ret = hcall_filter_add(&d->filter, r->base, r->count, r->action);
+
+		if (ret) {
+			log_err("hypercall filter range 0x%08x+%u (%s): %s", r->base, r->count,
+				hcall_action_name(r->action),
+				ret == -EEXIST ? "overlaps another range" : ret == -ENOSPC ? "too many ranges" :
+				"empty or past 0xffffffff");
+			hcall_dispatcher_fini(d);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void undo_hcall(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	hcall_dispatcher_fini(&vm->hcall);
+}
+
 static int step_vcpus(void *ctx)
 {
 	struct vm *vm = ctx;
@@ -255,6 +298,7 @@ static const struct setup_step vm_setup_steps[] = {
 	{ "hypervisor", step_hypervisor, undo_hypervisor },
 	{ "abi", step_abi, NULL },
 	{ "vm", step_vm, undo_vm },
+	{ "hcall", step_hcall, undo_hcall },
 	{ "memory", step_memory, undo_memory },
 	{ "platform", step_platform, undo_platform },
 	{ "vcpus", step_vcpus_checked, undo_vcpus },
@@ -363,6 +407,13 @@ static void dump_line_by_line(const char *text)
 	}
 }
 
+void vm_print_stats(struct vm *vm, FILE *out)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		fprintf(out, "vcpu %u exits %llu\n", i, (unsigned long long)vm->vcpus[i].nr_exits);
+	hcall_print_stats(&vm->hcall, out);
+}
+
 void vm_dump_vcpu(struct vcpu *vcpu, const char *why)
 {
 	char *buf = NULL;
@@ -404,6 +455,9 @@ static void vcpu_crash(struct vcpu *vcpu, const struct hv_exit *exit, const char
 static void handle_io(struct vcpu *vcpu, const struct hv_exit *exit)
 {
 	struct vm *vm = vcpu->vm;
+
+	if (arch_hcall_exit(vcpu, exit))
+		return;
 
 	for (uint32_t i = 0; i < exit->io.count; i++) {
 		uint8_t *data = exit->io.data + (size_t)i * exit->io.size;
@@ -553,6 +607,7 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 
 	/* From the first run on, the guest ABI only accepts identical writes (KVM's rule). */
 	vm->abi.frozen = true;
+	vm->hcall.filter.frozen = true;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		ret = -pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread, &vm->vcpus[i]);
 		if (ret) {

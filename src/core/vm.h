@@ -9,6 +9,7 @@
 #include "bothy/bothy.h"
 #include "core/bus.h"
 #include "core/gmem.h"
+#include "hcall/hcall.h"
 #include "hv/hv.h"
 
 struct serial;
@@ -47,9 +48,14 @@ struct vm {
 
 	/* Guest ABI: this host's limit and the manifest the VM runs with (frozen once it runs). */
 	struct abi_manifest abi_limit, abi;
+	/* Hypercalls: filter, built-in services, the VM owner, counters. */
+	struct hcall_dispatcher hcall;
 };
 
 int vm_irq_line(struct vm *vm, uint32_t irq, bool level);
+
+/* Prints per-vCPU exit counts and hypercall counters (bothy run --stats). */
+void vm_print_stats(struct vm *vm, FILE *out);
 
 /* Called by vCPU threads: prints the one-screen diagnostic of a crash. */
 void vm_dump_vcpu(struct vcpu *vcpu, const char *why);

@@ -338,6 +338,14 @@ static int fake_x86_get_feature_msr(struct hv *hv, uint32_t index, uint64_t *val
 	return 0;
 }
 
+static int fake_vm_get_clock(struct hv_vm *vm, uint64_t *guest_ns, uint64_t *realtime_ns)
+{
+	(void)vm;
+	*guest_ns = FAKE_GUEST_CLOCK_NS;
+	*realtime_ns = FAKE_REALTIME_NS;
+	return 0;
+}
+
 static int fake_x86_enforce_pv_cpuid(struct hv_vcpu *vcpu)
 {
 	fake_state.pv_enforced[vcpu->index] = true;
@@ -378,6 +386,7 @@ const struct hv_ops hv_fake_ops = {
 	.x86_set_cpuid = fake_x86_set_cpuid,
 	.x86_set_msrs = fake_x86_set_msrs,
 	.x86_get_feature_msr = fake_x86_get_feature_msr,
+	.vm_get_clock = fake_vm_get_clock,
 	.x86_enforce_pv_cpuid = fake_x86_enforce_pv_cpuid,
 	.x86_init_fpu_lapic = fake_x86_init_fpu_lapic,
 	.x86_translate = fake_x86_translate,

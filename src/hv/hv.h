@@ -126,6 +126,9 @@ struct hv_ops {
 	 * Safe to call from any thread. */
 	void (*vcpu_kick)(struct hv_vcpu *vcpu);
 
+	/* The guest's clock (x86 kvmclock) in ns and the host's CLOCK_REALTIME read with it (0 if unpaired). */
+	int (*vm_get_clock)(struct hv_vm *vm, uint64_t *guest_ns, uint64_t *realtime_ns);
+
 	/* x86 state. */
 	int (*x86_get_regs)(struct hv_vcpu *vcpu, struct hv_x86_regs *regs);
 	int (*x86_set_regs)(struct hv_vcpu *vcpu, const struct hv_x86_regs *regs);

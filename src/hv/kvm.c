@@ -497,6 +497,18 @@ static int kvm_x86_set_msrs(struct hv_vcpu *vcpu, const struct hv_x86_msr *msrs,
 	return ret < 0 ? ret : 0;
 }
 
+static int kvm_vm_get_clock(struct hv_vm *vm, uint64_t *guest_ns, uint64_t *realtime_ns)
+{
+	struct kvm_clock_data data = { 0 };
+	int ret = xioctl(vm->fd, KVM_GET_CLOCK, &data);
+
+	if (ret)
+		return ret;
+	*guest_ns = data.clock;
+	*realtime_ns = (data.flags & KVM_CLOCK_REALTIME) ? data.realtime : 0;
+	return 0;
+}
+
 static int kvm_x86_get_feature_msr(struct hv *hv, uint32_t index, uint64_t *value)
 {
 	struct kvm_msr_list *list;
@@ -603,6 +615,7 @@ const struct hv_ops hv_kvm_ops = {
 	.x86_set_cpuid = kvm_x86_set_cpuid,
 	.x86_set_msrs = kvm_x86_set_msrs,
 	.x86_get_feature_msr = kvm_x86_get_feature_msr,
+	.vm_get_clock = kvm_vm_get_clock,
 	.x86_enforce_pv_cpuid = kvm_x86_enforce_pv_cpuid,
 	.x86_init_fpu_lapic = kvm_x86_init_fpu_lapic,
 	.x86_translate = kvm_x86_translate,

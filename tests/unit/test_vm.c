@@ -471,6 +471,44 @@ static void test_guest_abi_refused(void **state)
 	assert_nothing_alive();
 }
 
+/* The x86 hypercall gate: function id from the OUT, arguments from registers, results to RAX..RDX. */
+static uint64_t gate_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t rbx)
+{
+	struct vm_config cfg;
+	struct vm_stop_status st;
+	struct vm *vm;
+
+	fake_hv_reset();
+	config(&cfg, 1);
+	assert_int_equal(vm_create(&cfg, &vm, NULL), 0);
+	fake_state.sregs[0].cr0 = 1;
+	fake_state.sregs[0].efer = long_mode ? (1u << 10) | (1u << 8) : 0;
+	fake_state.sregs[0].cs.l = long_mode;
+	fake_state.sregs[0].cs.selector = (uint16_t)(0x10 | cpl);
+	fake_state.regs[0] = (struct hv_x86_regs){ .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx,
+						   .rcx = 0x1111, .rip = 0x1234, .rflags = 2 };
+	push_io(0, X86_PORT_HCALL, true, 4, fid);
+	push_io(0, X86_PORT_DEBUG_EXIT, true, 1, 0);
+	assert_int_equal(vm_run(vm, &st), 0);
+	assert_int_equal(fake_state.regs[0].rip, 0x1234); /* KVM moves RIP past the OUT, not bothy */
+	vm_destroy(vm);
+	return fake_state.regs[0].rax;
+}
+
+static void test_hcall_gate(void **state)
+{
+	(void)state;
+	assert_int_equal(gate_call(true, 0, 0x84000050, 0), 0x10000);		   /* TRNG_VERSION */
+	assert_int_equal(gate_call(false, 0, 0x84000050, 0), 0x10000);
+	assert_int_equal(gate_call(true, 0, 0x84000053, 0), -2ull);		   /* RND32(0): 64-bit -2 */
+	assert_int_equal(gate_call(false, 0, 0x84000053, 0), 0xfffffffeull);	   /* 32-bit -2 */
+	assert_int_equal(gate_call(false, 0, 0xC4000053, 64), 0xffffffffull);	   /* SMC64 from 32-bit */
+	assert_int_equal(gate_call(true, 0, 0x84000053, 0x100000020ull), -2ull); /* N with high bits */
+	assert_int_equal(gate_call(false, 0, 0x84000053, 0x100000020ull) , 0);	   /* 32-bit: N = 32 */
+	assert_int_equal(gate_call(true, 3, 0x84000050, 0), -1ull);		   /* user mode: denied */
+	assert_int_equal(fake_state.regs[0].rcx, 0);				   /* no stale results */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -478,6 +516,7 @@ int main(void)
 		cmocka_unit_test_setup(test_every_failed_step_unwinds, reset),
 		cmocka_unit_test_setup(test_guest_abi_applied, reset),
 		cmocka_unit_test_setup(test_guest_abi_refused, reset),
+		cmocka_unit_test_setup(test_hcall_gate, reset),
 		cmocka_unit_test_setup(test_bad_config_and_files, reset),
 		cmocka_unit_test_setup(test_run_debug_exit_and_unclaimed_port, reset),
 		cmocka_unit_test_setup(test_run_power_events, reset),

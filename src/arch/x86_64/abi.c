@@ -1,6 +1,7 @@
 /*
  * The guest ABI on x86-64: the host limit is KVM's supported CPUID and feature
- * MSRs minus what bothy cannot virtualize; a manifest is applied by rewriting
+ * MSRs minus what bothy cannot virtualize, plus the hypercall services bothy
+ * implements; a manifest is applied by rewriting
  * the CPUID entries (all but the per-vCPU fields bothy owns) and writing the
  * feature MSRs before the first run.
  */
@@ -11,6 +12,7 @@
 #include "abi/x86_64.h"
 #include "arch/arch.h"
 #include "arch/x86_64/machine.h"
+#include "hcall/hcall.h"
 #include "hv/hv.h"
 
 /* Features KVM may offer that bothy does not virtualize. */
@@ -60,6 +62,12 @@ void x86_abi_limit_from(const struct hv_x86_cpuid_entry *cpuid, unsigned nent, c
 	for (unsigned reg = 0; reg < arch->nregs; reg++) {
 		uint64_t key = arch->regs[reg].key;
 
+		if (X86_KEY_IS_HCALL(key)) {
+			/* bothy serves these itself: the limit is what it implements. */
+			limit->val[reg] = hcall_services_supported(X86_KEY_LEAF(key));
+			limit->present[reg] = true;
+			continue;
+		}
 		if (X86_KEY_IS_MSR(key)) {
 			uint64_t v;
 			if (hv && ops->x86_get_feature_msr(hv, X86_KEY_MSR_INDEX(key), &v) == 0) {
@@ -107,7 +115,7 @@ void x86_abi_apply_cpuid(const struct abi_manifest *m, struct hv_x86_cpuid_entry
 		struct hv_x86_cpuid_entry *e;
 		uint32_t *r;
 
-		if (X86_KEY_IS_MSR(key))
+		if (!X86_KEY_IS_CPUID(key))
 			continue;
 		e = find_entry(cpuid, nent, X86_KEY_LEAF(key), X86_KEY_SUBLEAF(key));
 		if (!e)

@@ -1,0 +1,77 @@
+/*
+ * The x86-64 hypercall transport (docs/hypercalls.md): a 32-bit write to
+ * port 0xe0 is a call with the function id in EAX and arguments in RBX, RCX,
+ * RDX, RSI, RDI, R8; results go to RAX..RDX. Registers are read for this exit
+ * only. KVM itself moves RIP past the OUT when the vCPU resumes, as for any
+ * port write, so RIP is written back unchanged.
+ */
+#include <string.h>
+
+#include "arch/arch.h"
+#include "arch/x86_64/layout.h"
+#include "core/log.h"
+#include "core/vm.h"
+
+#define CR0_PE (1ull << 0)
+#define EFER_LMA (1ull << 10)
+#define RFLAGS_VM (1ull << 17)
+
+static unsigned current_cpl(const struct hv_x86_sregs *s, const struct hv_x86_regs *r)
+{
+	if (!(s->cr0 & CR0_PE))
+		return 0; /* real mode */
+	if (r->rflags & RFLAGS_VM)
+		return 3; /* virtual-8086 */
+	return s->cs.selector & 3;
+}
+
+bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
+{
+	const struct hv_ops *ops = vcpu->vm->hv_ops;
+	struct hcall_call c = { .vcpu = vcpu->index };
+	struct hv_x86_regs r;
+	struct hv_x86_sregs s;
+	int ret;
+
+	if (exit->reason != HV_EXIT_IO || exit->io.port != X86_PORT_HCALL)
+		return false;
+	if (!exit->io.write) {
+		memset(exit->io.data, 0xff, (size_t)exit->io.size * exit->io.count);
+		return true;
+	}
+	if (exit->io.size != 4 || exit->io.count != 1) {
+		log_guest("vCPU %u: hypercall gate written with %u x %u bytes; only a 4-byte OUT is a call",
+			  vcpu->index, exit->io.count, exit->io.size);
+		return true;
+	}
+	ret = ops->x86_get_regs(vcpu->hv_vcpu, &r);
+	if (!ret)
+		ret = ops->x86_get_sregs(vcpu->hv_vcpu, &s);
+	if (ret) {
+		log_err("vCPU %u: cannot read registers for a hypercall: %s", vcpu->index, strerror(-ret));
+		return true;
+	}
+	memcpy(&c.fid, exit->io.data, sizeof(c.fid)); /* EAX, as the OUT wrote it */
+	c.is64 = (s.efer & EFER_LMA) && s.cs.l;
+	c.user = current_cpl(&s, &r) != 0;
+	c.args[0] = r.rbx;
+	c.args[1] = r.rcx;
+	c.args[2] = r.rdx;
+	c.args[3] = r.rsi;
+	c.args[4] = r.rdi;
+	c.args[5] = c.is64 ? r.r8 : 0; /* 32-bit code cannot set R8 */
+	if (!c.is64)
+		for (int i = 0; i < 5; i++)
+			c.args[i] = (uint32_t)c.args[i];
+
+	hcall_dispatch(&vcpu->vm->hcall, &c);
+
+	r.rax = c.is64 ? c.ret[0] : (uint32_t)c.ret[0];
+	r.rbx = c.is64 ? c.ret[1] : (uint32_t)c.ret[1];
+	r.rcx = c.is64 ? c.ret[2] : (uint32_t)c.ret[2];
+	r.rdx = c.is64 ? c.ret[3] : (uint32_t)c.ret[3];
+	ret = ops->x86_set_regs(vcpu->hv_vcpu, &r);
+	if (ret)
+		log_err("vCPU %u: cannot write hypercall results: %s", vcpu->index, strerror(-ret));
+	return true;
+}

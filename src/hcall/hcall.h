@@ -1,0 +1,137 @@
+/*
+ * Hypercalls (docs/hypercalls.md): SMCCC-layout function ids on every
+ * architecture, a filter of ranges deciding HANDLE / DENY / FORWARD, bothy's
+ * built-in services, and the VM owner's handler. Transports (the x86 I/O-port
+ * gate, arm64 SMCCC exits, riscv SBI exits) decode registers into a struct
+ * hcall_call and write its results back; everything else lives here.
+ */
+#ifndef BOTHY_HCALL_H
+#define BOTHY_HCALL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct abi_manifest;
+
+#define HCALL_FAST (1u << 31)
+#define HCALL_64 (1u << 30)
+#define HCALL_OWNER(fid) (((fid) >> 24) & 0x3f)
+#define HCALL_NUMBER(fid) ((fid) & 0xffff)
+#define HCALL_MBZ(fid) (((fid) >> 16) & 0xff) /* must be zero */
+#define HCALL_ID(fast64, owner, num) (HCALL_FAST | ((fast64) ? HCALL_64 : 0) | ((uint32_t)(owner) << 24) | (num))
+
+enum hcall_owner_id {
+	HCALL_OWNER_ARCH = 0,
+	HCALL_OWNER_CPU = 1,
+	HCALL_OWNER_SIP = 2,
+	HCALL_OWNER_OEM = 3,
+	HCALL_OWNER_STD = 4,	    /* standard secure services (TRNG) */
+	HCALL_OWNER_STD_HYP = 5,    /* standard hypervisor services */
+	HCALL_OWNER_VENDOR_HYP = 6, /* vendor hypervisor services (bothy's own) */
+};
+
+/* Results (signed, in the first result register). */
+#define HCALL_SUCCESS 0
+#define HCALL_NOT_SUPPORTED ((uint64_t)-1)
+#define HCALL_INVALID_PARAMETERS ((uint64_t)-2)
+
+enum hcall_action { HCALL_HANDLE, HCALL_DENY, HCALL_FORWARD };
+
+/* One call as a transport decoded it. */
+struct hcall_call {
+	unsigned vcpu;
+	uint32_t fid;
+	bool is64;	  /* the caller runs the 64-bit convention (x86 long mode, AArch64) */
+	bool user;	  /* from user mode (x86 CPL > 0, EL0) */
+	uint64_t args[6]; /* 32-bit callers: zero-extended */
+	uint64_t ret[4];  /* filled by the dispatcher; the transport truncates for 32-bit callers */
+};
+
+/* --- filter ---------------------------------------------------------------- */
+
+#define HCALL_MAX_RANGES 32
+
+struct hcall_range {
+	uint32_t base, count;
+	enum hcall_action action;
+};
+
+struct hcall_filter {
+	struct hcall_range ranges[HCALL_MAX_RANGES]; /* sorted by base, disjoint */
+	unsigned n;
+	bool frozen; /* the VM has run */
+};
+
+/* KVM's SMCCC-filter rules: -EINVAL empty/wrapping, -EEXIST overlap, -EBUSY after run, -ENOSPC full. */
+int hcall_filter_add(struct hcall_filter *f, uint32_t base, uint32_t count, enum hcall_action action);
+/* The range's action, or false if no range holds @fid. */
+bool hcall_filter_lookup(const struct hcall_filter *f, uint32_t fid, enum hcall_action *action);
+/* "FIRST-LAST=ACTION" or "BASE+COUNT=ACTION" (numbers in C syntax). */
+int hcall_filter_parse(const char *spec, uint32_t *base, uint32_t *count, enum hcall_action *action);
+const char *hcall_action_name(enum hcall_action a);
+
+/* --- the VM owner ----------------------------------------------------------- */
+
+/*
+ * Who answers FORWARD calls. call() fills c->ret and returns 0, or fails
+ * (-ETIMEDOUT, -EPIPE, ...) and the guest gets NOT_SUPPORTED. It may block;
+ * bothy serialises calls. An embedder passes one in vm_config.
+ */
+struct hcall_owner {
+	int (*call)(void *opaque, struct hcall_call *c);
+	void *opaque;
+};
+
+/* The external handler process (src/hcall/forward.c). */
+struct hcall_socket;
+int hcall_socket_connect(const char *path, int timeout_ms, struct hcall_socket **out);
+void hcall_socket_close(struct hcall_socket *s);
+/* Makes @stop_fd (readable when the VM stops) end a wait early. */
+void hcall_socket_set_stop_fd(struct hcall_socket *s, int stop_fd);
+int hcall_socket_call(void *socket, struct hcall_call *c);
+/* Replies dropped: wrong size, magic or seq (late). */
+unsigned long hcall_socket_dropped(const struct hcall_socket *s);
+
+/* --- dispatcher ------------------------------------------------------------- */
+
+#define HCALL_STATS_SLOTS 64
+
+struct hcall_stat {
+	uint32_t fid;
+	bool used;
+	unsigned long calls, handled, forwarded, denied;
+};
+
+struct hcall_dispatcher {
+	struct hcall_filter filter;
+	const struct abi_manifest *abi; /* service bitmaps; NULL: everything bothy implements */
+	struct hcall_owner owner;	/* .call NULL: FORWARD answers NOT_SUPPORTED */
+	bool user_allowed;		/* calls from user mode are served (default: NOT_SUPPORTED) */
+	/* The guest's clock and the host's realtime read with it, for clock pairing (NULL: none). */
+	int (*get_clock)(void *clock_ctx, uint64_t *guest_ns, uint64_t *realtime_ns);
+	void *clock_ctx;
+	pthread_mutex_t lock;	    /* counters */
+	pthread_mutex_t owner_lock; /* one forwarded call at a time */
+	struct hcall_stat stats[HCALL_STATS_SLOTS];
+	unsigned long stats_other; /* calls of functions beyond the table */
+};
+
+void hcall_dispatcher_init(struct hcall_dispatcher *d);
+void hcall_dispatcher_fini(struct hcall_dispatcher *d);
+/* Decides and answers one call; always fills c->ret. */
+void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c);
+/* One line per function called: "hcall 0x84000053 calls 3 handled 3 forwarded 0 denied 0". */
+void hcall_print_stats(struct hcall_dispatcher *d, FILE *out);
+
+/* --- built-in services (services.c) ----------------------------------------- */
+
+/* Service bitmaps bothy implements, per owner bitmap (0 std, 1 std_hyp, 2 vendor_hyp). */
+uint64_t hcall_services_supported(unsigned bitmap);
+/* Does bothy have a built-in service for @fid (whatever the ABI says)? */
+bool hcall_service_exists(uint32_t fid);
+/* Answers a HANDLE call; false if the ABI hides the service (the caller counts a denial). */
+bool hcall_service_call(struct hcall_dispatcher *d, struct hcall_call *c);
+
+#endif

@@ -1,0 +1,455 @@
+/*
+ * Hypercalls: filter rules (KVM's), dispatch defaults, each built-in
+ * service's results and edge cases, ABI-hidden services, the user-mode policy,
+ * counters, and the socket handler's failure modes (garbage, late, silent, dead).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "abi/abi.h"
+#include "hcall/hcall.h"
+
+#define NOT_SUPPORTED HCALL_NOT_SUPPORTED
+#define TRNG_RND32 0x84000053u
+#define TRNG_RND64 0xC4000053u
+
+static void test_filter_rules(void **state)
+{
+	struct hcall_filter f = { 0 };
+	enum hcall_action a;
+
+	(void)state;
+	assert_int_equal(hcall_filter_add(&f, 0x86000100, 0x100, HCALL_FORWARD), 0);
+	assert_int_equal(hcall_filter_add(&f, 0x84000000, 0x10, HCALL_DENY), 0);
+	assert_int_equal(hcall_filter_add(&f, 0x86000100, 1, HCALL_DENY), -EEXIST);	 /* same base */
+	assert_int_equal(hcall_filter_add(&f, 0x860001ff, 2, HCALL_DENY), -EEXIST);	 /* tail overlap */
+	assert_int_equal(hcall_filter_add(&f, 0x860000f0, 0x20, HCALL_DENY), -EEXIST); /* head overlap */
+	assert_int_equal(hcall_filter_add(&f, 0x86000000, 0x1000, HCALL_DENY), -EEXIST); /* covers */
+	assert_int_equal(hcall_filter_add(&f, 0x1000, 0, HCALL_DENY), -EINVAL);		 /* empty */
+	assert_int_equal(hcall_filter_add(&f, 0xfffffff0, 0x11, HCALL_DENY), -EINVAL);	 /* wraps */
+	assert_int_equal(hcall_filter_add(&f, 0xfffffff0, 0x10, HCALL_DENY), 0);	 /* ends at 2^32 */
+	assert_int_equal(hcall_filter_add(&f, 0x86000200, 1, HCALL_HANDLE), 0);		 /* adjacent */
+	assert_int_equal(f.n, 4);
+	for (unsigned i = 1; i < f.n; i++)
+		assert_true(f.ranges[i - 1].base < f.ranges[i].base);
+	assert_true(hcall_filter_lookup(&f, 0x86000100, &a));
+	assert_int_equal(a, HCALL_FORWARD);
+	assert_true(hcall_filter_lookup(&f, 0x860001ff, &a));
+	assert_int_equal(a, HCALL_FORWARD);
+	assert_true(hcall_filter_lookup(&f, 0x86000200, &a));
+	assert_int_equal(a, HCALL_HANDLE);
+	assert_false(hcall_filter_lookup(&f, 0x86000201, &a));
+	assert_false(hcall_filter_lookup(&f, 0x860000ff, &a));
+	assert_true(hcall_filter_lookup(&f, 0xffffffff, &a));
+	f.frozen = true;
+	assert_int_equal(hcall_filter_add(&f, 0x1000, 1, HCALL_DENY), -EBUSY);
+	f.frozen = false;
+	while (f.n < HCALL_MAX_RANGES)
+		assert_int_equal(hcall_filter_add(&f, 0x10000 + f.n, 1, HCALL_DENY), 0);
+	assert_int_equal(hcall_filter_add(&f, 0x20000, 1, HCALL_DENY), -ENOSPC);
+}
+
+static void test_filter_parse(void **state)
+{
+	uint32_t base, count;
+	enum hcall_action a;
+
+	(void)state;
+	assert_int_equal(hcall_filter_parse("0x86001000-0x860010ff=forward", &base, &count, &a), 0);
+	assert_int_equal(base, 0x86001000);
+	assert_int_equal(count, 0x100);
+	assert_int_equal(a, HCALL_FORWARD);
+	assert_int_equal(hcall_filter_parse("0x84000050+4=deny", &base, &count, &a), 0);
+	assert_int_equal(count, 4);
+	assert_int_equal(a, HCALL_DENY);
+	assert_int_equal(hcall_filter_parse("5-5=handle", &base, &count, &a), 0);
+	assert_int_equal(count, 1);
+	static const char *const bad[] = { "0x10-0x5=deny", "0x10+0=deny", "0x10=deny", "0x10-0x20", "0x10-0x20=allow",
+					   "-5-6=deny", "0x1-0x100000000=deny", "0xffffffff+2=deny", "x-y=deny",
+					   "0x10-=deny", "0-0xffffffff=deny" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (hcall_filter_parse(bad[i], &base, &count, &a) != -EINVAL)
+			fail_msg("accepted \"%s\"", bad[i]);
+}
+
+static struct hcall_dispatcher d;
+
+static int dispatcher_setup(void **state)
+{
+	(void)state;
+	hcall_dispatcher_init(&d);
+	return 0;
+}
+
+static int dispatcher_teardown(void **state)
+{
+	(void)state;
+	hcall_dispatcher_fini(&d);
+	return 0;
+}
+
+static struct hcall_call call(uint32_t fid, uint64_t a0)
+{
+	struct hcall_call c = { .fid = fid, .is64 = true, .args = { a0 } };
+
+	hcall_dispatch(&d, &c);
+	return c;
+}
+
+static const struct hcall_stat *stat_of(uint32_t fid)
+{
+	for (unsigned i = 0; i < HCALL_STATS_SLOTS; i++)
+		if (d.stats[i].used && d.stats[i].fid == fid)
+			return &d.stats[i];
+	return NULL;
+}
+
+static void test_queries_and_features(void **state)
+{
+	struct hcall_call c;
+
+	(void)state;
+	for (uint32_t owner = 4; owner <= 6; owner++) {
+		c = call(0x8000FF03u | owner << 24, 0);
+		assert_int_equal(c.ret[0], 1);
+		assert_int_equal(c.ret[1], 0);
+		c = call(0x8000FF01u | owner << 24, 0);
+		assert_true(c.ret[0] | c.ret[1] | c.ret[2] | c.ret[3]);
+		assert_true(c.ret[0] <= 0xffffffffu && c.ret[3] <= 0xffffffffu);
+	}
+	c = call(0x8600FF01u, 0); /* vendor hypervisor UUID b07e1f3a-2c5d-4a98-8e61-f4d3a2b1c0e9 */
+	assert_int_equal(c.ret[0], 0x3a1f7eb0);
+	assert_int_equal(c.ret[1], 0x984a5d2c);
+	assert_int_equal(c.ret[2], 0xd3f4618e);
+	assert_int_equal(c.ret[3], 0xe9c0b1a2);
+	c = call(0x86000000u, 0);
+	assert_int_equal(c.ret[0], 0x3); /* features, clock pairing */
+	assert_int_equal(c.ret[1], 0x1); /* TRNG */
+	assert_int_equal(c.ret[2], 0x0);
+	c = call(0x8600ABCDu, 0); /* unknown function of a handled owner */
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	c = call(0x06000000u, 0); /* not a fast call */
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	c = call(0x8601FF01u, 0); /* bits 23:16 must be zero */
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	c = call(0x83000001u, 0); /* no service, no range: DENY */
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	assert_int_equal(stat_of(0x83000001u)->denied, 1);
+	assert_int_equal(stat_of(0x86000000u)->handled, 1);
+}
+
+static unsigned popcount3(const struct hcall_call *c)
+{
+	return (unsigned)(__builtin_popcountll(c->ret[1]) + __builtin_popcountll(c->ret[2]) +
+			  __builtin_popcountll(c->ret[3]));
+}
+
+static void test_trng(void **state)
+{
+	struct hcall_call c, c2;
+
+	(void)state;
+	assert_int_equal(call(0x84000050u, 0).ret[0], 0x10000);
+	assert_int_equal(call(0x84000051u, TRNG_RND32).ret[0], 0);
+	assert_int_equal(call(0x84000051u, TRNG_RND64).ret[0], 0);
+	assert_int_equal(call(0x84000051u, 0x84000054u).ret[0], NOT_SUPPORTED);
+	assert_int_equal(call(0x84000051u, 0x100000000ull | TRNG_RND32).ret[0], NOT_SUPPORTED);
+	c = call(0x84000052u, 0);
+	assert_int_equal(c.ret[0], 0x1ba5c7e0);
+
+	/* RND32: N bits right-aligned in three 32-bit words. */
+	c = call(TRNG_RND32, 32);
+	assert_int_equal(c.ret[0], 0);
+	assert_int_equal(c.ret[1], 0);
+	assert_int_equal(c.ret[2], 0);
+	assert_true(c.ret[3] <= 0xffffffffu);
+	c2 = call(TRNG_RND32, 32);
+	assert_true(c.ret[3] != c2.ret[3]); /* 2^-32 odds of a false failure */
+	c = call(TRNG_RND32, 1);
+	assert_true(c.ret[3] <= 1 && !c.ret[1] && !c.ret[2]);
+	c = call(TRNG_RND32, 40);
+	assert_true(c.ret[2] <= 0xff && !c.ret[1]);
+	c = call(TRNG_RND32, 96);
+	assert_int_equal(c.ret[0], 0);
+	assert_true(c.ret[1] <= 0xffffffffu && c.ret[2] <= 0xffffffffu && c.ret[3] <= 0xffffffffu);
+	assert_true(popcount3(&c) > 16); /* 96 random bits: fewer than 17 ones is 1e-11 */
+	assert_int_equal(call(TRNG_RND32, 0).ret[0], HCALL_INVALID_PARAMETERS);
+	assert_int_equal(call(TRNG_RND32, 97).ret[0], HCALL_INVALID_PARAMETERS);
+	assert_int_equal(call(TRNG_RND32, 1ull << 32).ret[0], HCALL_INVALID_PARAMETERS);
+
+	/* RND64: up to 192 bits in 64-bit words; only from 64-bit code. */
+	c = call(TRNG_RND64, 192);
+	assert_int_equal(c.ret[0], 0);
+	assert_true(popcount3(&c) > 48);
+	c = call(TRNG_RND64, 64);
+	assert_true(!c.ret[1] && !c.ret[2]);
+	c = call(TRNG_RND64, 65);
+	assert_true(c.ret[2] <= 1 && !c.ret[1]);
+	assert_int_equal(call(TRNG_RND64, 193).ret[0], HCALL_INVALID_PARAMETERS);
+	c = (struct hcall_call){ .fid = TRNG_RND64, .is64 = false, .args = { 64 } };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+}
+
+static void test_clock_pairing(void **state)
+{
+	struct hcall_call c;
+
+	(void)state;
+	c = call(0xC6000001u, 0); /* no hypervisor clock: realtime and monotonic only */
+	assert_true(c.ret[0] > 1600000000ull * 1000000000ull);
+	assert_true(c.ret[1] > 0);
+	assert_int_equal(c.ret[2], 0);
+	c = (struct hcall_call){ .fid = 0xC6000001u, .is64 = false };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+}
+
+static void test_abi_hides_services(void **state)
+{
+	const struct abi_arch *x86 = abi_arch_by_name("x86_64");
+	struct abi_manifest m;
+	int std = abi_find_owner(x86, "smccc.std"), vendor = abi_find_owner(x86, "smccc.vendor_hyp");
+
+	(void)state;
+	assert_true(std >= 0 && vendor >= 0);
+	abi_manifest_init(&m, x86);
+	m.present[std] = m.present[vendor] = true;
+	m.val[std] = 0;	  /* TRNG hidden */
+	m.val[vendor] = 1; /* features only */
+	d.abi = &m;
+	assert_int_equal(call(0x84000050u, 0).ret[0], NOT_SUPPORTED);
+	assert_int_equal(call(TRNG_RND32, 32).ret[0], NOT_SUPPORTED);
+	assert_int_equal(call(0xC6000001u, 0).ret[0], NOT_SUPPORTED);
+	struct hcall_call c = call(0x86000000u, 0);
+	assert_int_equal(c.ret[0], 1);
+	assert_int_equal(c.ret[1], 0);
+	assert_int_equal(stat_of(TRNG_RND32)->denied, 1);
+	m.val[vendor] = 0;
+	assert_int_equal(call(0x86000000u, 0).ret[0], NOT_SUPPORTED);
+	/* Queries stay: a guest can always ask who is there. */
+	assert_int_equal(call(0x8400FF03u, 0).ret[0], 1);
+	d.abi = NULL;
+}
+
+static int echo_calls;
+static int echo_owner(void *opaque, struct hcall_call *c)
+{
+	(void)opaque;
+	echo_calls++;
+	c->ret[0] = c->fid ^ 0xa5a5a5a5u;
+	c->ret[1] = c->args[0] + c->args[1];
+	c->ret[3] = c->vcpu;
+	return 0;
+}
+
+static int failing_owner(void *opaque, struct hcall_call *c)
+{
+	(void)opaque;
+	c->ret[1] = 42; /* must not leak to the guest */
+	return -ETIMEDOUT;
+}
+
+static void test_forward_and_policy(void **state)
+{
+	struct hcall_call c;
+
+	(void)state;
+	assert_int_equal(call(0x86001000u, 0).ret[0], NOT_SUPPORTED); /* default deny */
+	assert_int_equal(hcall_filter_add(&d.filter, 0x86001000u, 0x100, HCALL_FORWARD), 0);
+	assert_int_equal(call(0x86001000u, 0).ret[0], NOT_SUPPORTED); /* no owner */
+	d.owner = (struct hcall_owner){ echo_owner, NULL };
+	c = (struct hcall_call){ .vcpu = 3, .fid = 0x86001005u, .is64 = true, .args = { 1, 2 } };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], 0x86001005u ^ 0xa5a5a5a5u);
+	assert_int_equal(c.ret[1], 3);
+	assert_int_equal(c.ret[3], 3);
+	assert_int_equal(stat_of(0x86001005u)->forwarded, 1);
+	/* A built-in function inside a FORWARD range goes to the owner. */
+	assert_int_equal(hcall_filter_add(&d.filter, 0x84000050u, 4, HCALL_FORWARD), 0);
+	assert_int_equal(call(0x84000050u, 0).ret[0], 0x84000050u ^ 0xa5a5a5a5u);
+	/* A HANDLE range without a service, a DENY range over a service. */
+	assert_int_equal(hcall_filter_add(&d.filter, 0x86000000u, 1, HCALL_DENY), 0);
+	assert_int_equal(call(0x86000000u, 0).ret[0], NOT_SUPPORTED);
+	assert_int_equal(hcall_filter_add(&d.filter, 0x87000000u, 1, HCALL_HANDLE), 0);
+	assert_int_equal(call(0x87000000u, 0).ret[0], NOT_SUPPORTED);
+	/* Owner failure: NOT_SUPPORTED and nothing else. */
+	d.owner = (struct hcall_owner){ failing_owner, NULL };
+	c = call(0x86001006u, 0);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	assert_int_equal(c.ret[1], 0);
+	/* User mode is refused by default, admitted when allowed. */
+	d.owner = (struct hcall_owner){ echo_owner, NULL };
+	echo_calls = 0;
+	c = (struct hcall_call){ .fid = 0x86001005u, .is64 = true, .user = true };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	assert_int_equal(echo_calls, 0);
+	d.user_allowed = true;
+	hcall_dispatch(&d, &c);
+	assert_int_equal(echo_calls, 1);
+}
+
+static void test_stats_bounded(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	for (uint32_t i = 0; i < 1000; i++)
+		call(0x83000000u + i, 0); /* a guest spraying ids */
+	call(0x84000050u, 0);
+	f = open_memstream(&buf, &len);
+	hcall_print_stats(&d, f);
+	fclose(f);
+	assert_non_null(strstr(buf, "hcall other functions: calls"));
+	free(buf);
+}
+
+/* --- the socket handler ------------------------------------------------------ */
+
+struct fake_handler {
+	int listen_fd, fd;
+	char path[108];
+	int mode; /* 0 answer, 1 garbage first, 2 silent, 3 close */
+	pthread_t thread;
+};
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> 8 * i);
+}
+
+static void le64(uint8_t *p, uint64_t v)
+{
+	le32(p, (uint32_t)v);
+	le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void *handler_thread(void *arg)
+{
+	struct fake_handler *h = arg;
+	uint8_t req[128], rep[48] = { 0 };
+	ssize_t n = recv(h->fd, req, sizeof(req), 0);
+
+	if (n != 80)
+		return NULL;
+	if (h->mode == 3) {
+		close(h->fd);
+		h->fd = -1;
+		return NULL;
+	}
+	if (h->mode == 2)
+		return NULL;
+	le32(rep, 0x52434842u);
+	if (h->mode == 1) {
+		send(h->fd, "junk", 4, 0);
+		le64(rep + 8, rd64(req + 16) + 7); /* wrong seq */
+		send(h->fd, rep, sizeof(rep), 0);
+	}
+	le64(rep + 8, rd64(req + 16));
+	le64(rep + 16, rd64(req + 24) * 2); /* ret0 = 2 * arg0 */
+	send(h->fd, rep, sizeof(rep), 0);
+	return NULL;
+}
+
+static void handler_start(struct fake_handler *h)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+
+	snprintf(h->path, sizeof(h->path), "/tmp/bothy-test-hcall-%d.sock", (int)getpid());
+	unlink(h->path);
+	memcpy(a.sun_path, h->path, strlen(h->path) + 1);
+	h->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(h->listen_fd >= 0);
+	assert_int_equal(bind(h->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(h->listen_fd, 1), 0);
+}
+
+static int socket_call(struct hcall_socket *s, struct fake_handler *h, int mode, uint64_t arg, uint64_t *ret0)
+{
+	struct hcall_call c = { .fid = 0x86001000u, .is64 = true, .args = { arg } };
+	int ret;
+
+	h->mode = mode;
+	pthread_create(&h->thread, NULL, handler_thread, h);
+	ret = hcall_socket_call(s, &c);
+	pthread_join(h->thread, NULL);
+	*ret0 = c.ret[0];
+	return ret;
+}
+
+static void test_socket_handler(void **state)
+{
+	struct fake_handler h;
+	struct hcall_socket *s;
+	uint64_t r0;
+
+	(void)state;
+	handler_start(&h);
+	assert_int_equal(hcall_socket_connect(h.path, 200, &s), 0);
+	h.fd = accept(h.listen_fd, NULL, NULL);
+	assert_true(h.fd >= 0);
+
+	assert_int_equal(socket_call(s, &h, 0, 21, &r0), 0);
+	assert_int_equal(r0, 42);
+	assert_int_equal(socket_call(s, &h, 1, 5, &r0), 0); /* junk and a wrong seq are dropped */
+	assert_int_equal(r0, 10);
+	assert_int_equal(hcall_socket_dropped(s), 2);
+	assert_int_equal(socket_call(s, &h, 2, 1, &r0), -ETIMEDOUT); /* silent */
+	/* The late answer to the timed-out call must not be taken for the next one. */
+	uint8_t late[48] = { 0 };
+	le32(late, 0x52434842u);
+	le64(late + 8, 3);
+	le64(late + 16, 999);
+	send(h.fd, late, sizeof(late), 0);
+	assert_int_equal(socket_call(s, &h, 0, 4, &r0), 0);
+	assert_int_equal(r0, 8);
+	assert_int_equal(hcall_socket_dropped(s), 3);
+	assert_int_equal(socket_call(s, &h, 3, 1, &r0), -EPIPE); /* dies mid-call */
+	assert_int_equal(socket_call(s, &h, 0, 1, &r0), -EPIPE); /* and stays dead, at once */
+	hcall_socket_close(s);
+	close(h.listen_fd);
+	unlink(h.path);
+	assert_int_equal(hcall_socket_connect(h.path, 200, &s), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_filter_rules),
+		cmocka_unit_test(test_filter_parse),
+		cmocka_unit_test_setup_teardown(test_queries_and_features, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_trng, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_clock_pairing, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_abi_hides_services, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_forward_and_policy, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_bounded, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test(test_socket_handler),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
