@@ -13,6 +13,8 @@
 struct vm;
 struct hv_ops;
 struct abi_doc;
+struct hcall_range;
+struct hcall_owner;
 
 enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE };
 enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
@@ -33,6 +35,11 @@ struct vm_config {
 	bool debug_exit;         /* test device: a write to port 0xf4 ends the VM */
 	const struct hv_ops *hv; /* NULL: KVM */
 	const struct abi_doc *abi; /* guest ABI template or manifest (src/abi/doc.h); NULL: the host limit */
+	/* Hypercalls (docs/hypercalls.md, src/hcall/hcall.h). */
+	const struct hcall_range *hcall_ranges; /* filter ranges; functions in none: built-in or deny */
+	unsigned nr_hcall_ranges;
+	const struct hcall_owner *hcall_owner; /* answers FORWARD; NULL: NOT_SUPPORTED */
+	bool hcall_user;                       /* serve hypercalls from user mode (default: kernel only) */
 };
 
 /* Why a VM stopped. The first reason reported wins. */
