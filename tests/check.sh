@@ -3,7 +3,7 @@
 # and end with one line: "N passed, N failed, N skipped". Exit status 0 only when nothing failed.
 #
 #   tier 1  unit tests (cmocka, fake hypervisor; ASan/UBSan build)            always
-#           and the suite's cli-*.test (command lines that need no KVM)         always
+#           and the suite's nokvm-*.test (commands that need no KVM)          always
 #   tier 2  payload guests on this machine's /dev/kvm                         when /dev/kvm exists
 #   tier 3  payload and stock-Linux tests inside an emulated x86-64 host
 #           with real upstream KVM (tests/host/run-host.sh)                   unless BOTHY_SKIP_TIER3=1
@@ -87,7 +87,7 @@ count_suite() { # count_suite FILE PREFIX: fold @@RESULT lines into the totals
 }
 
 section "tier 1: command-line tests without KVM"
-BOTHY=$PWD/build/$arch/bothy BOTHY_SUITE_FILTER=cli- \
+BOTHY=$PWD/build/$arch/bothy BOTHY_SUITE_FILTER=nokvm- \
 	sh tests/integration/run-suite.sh tests/integration | tee "$results/tier1-cli.log"
 count_suite "$results/tier1-cli.log" "local/"
 
