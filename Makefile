@@ -51,7 +51,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
 
-all: $(BUILD)/bothy $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads)
+all: $(BUILD)/bothy $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
 
 $(BUILD)/bothy: $(CLI_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -81,6 +81,34 @@ unit: $(UNIT_BINS)
 payloads:
 	$(MAKE) -C tests/guests/$(ARCH) O=$(CURDIR)/build/$(ARCH)/payloads
 
+# Host-side test tools: hcall-handler, the VM owner's hypercall handler the hcall tests and bench
+# forward to (tests/tools/hcall-handler.c). Static and without the variant's flags (no sanitizers),
+# so it runs in the busybox test host; copied beside the payloads, which the host carries as /payloads.
+tools: build/$(ARCH)/payloads/hcall-handler
+build/$(ARCH)/payloads/hcall-handler: $(BUILD)/tools/hcall-handler
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(BUILD)/tools/hcall-handler: tests/tools/hcall-handler.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+
+# The stock Linux guest's hypercall test (tests/guests/linux/hcall-test.c): a static user program,
+# packed as a newc cpio holding /bin/hcall-test that tests/integration/linux-hcall.test appends to the
+# guest initramfs (Linux unpacks concatenated archives). Beside the payloads, which the test host
+# carries as /payloads; plain flags as for the tools. x86-64 only: it uses the x86 hypercall gate.
+ifeq ($(ARCH)-$(HOST_ARCH),x86_64-x86_64)
+payloads: build/$(ARCH)/payloads/hcall-linux.cpio.gz
+endif
+build/$(ARCH)/payloads/hcall-linux.cpio.gz: $(BUILD)/hcall-linux/bin/hcall-test
+	chmod 0755 $(BUILD)/hcall-linux/bin
+	cd $(BUILD)/hcall-linux && printf 'bin\nbin/hcall-test\n' | cpio -o -H newc -R 0:0 --quiet -O ../hcall-linux.cpio
+	@mkdir -p $(dir $@)
+	gzip -9nc $(BUILD)/hcall-linux.cpio >$@.tmp
+	mv $@.tmp $@
+$(BUILD)/hcall-linux/bin/hcall-test: tests/guests/linux/hcall-test.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+
 check:
 	./tests/check.sh
 
@@ -93,6 +121,6 @@ bench:
 clean:
 	rm -rf build
 
-.PHONY: all lib unit payloads check run bench clean
+.PHONY: all lib unit payloads tools check run bench clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -35,7 +35,7 @@ enum hcall_owner_id {
 /* Results (signed, in the first result register). */
 #define HCALL_SUCCESS 0
 #define HCALL_NOT_SUPPORTED ((uint64_t)-1)
-#define HCALL_INVALID_PARAMETERS ((uint64_t)-2)
+#define HCALL_TRNG_INVALID_PARAMETER ((uint64_t)-2)
 
 enum hcall_action { HCALL_HANDLE, HCALL_DENY, HCALL_FORWARD };
 

@@ -119,7 +119,7 @@ static void trng_rnd(struct hcall_call *c, unsigned word_bits)
 	unsigned max = 3 * word_bits;
 
 	if (n == 0 || n > max) {
-		c->ret[0] = HCALL_INVALID_PARAMETERS;
+		c->ret[0] = HCALL_TRNG_INVALID_PARAMETER;
 		return;
 	}
 	if (getrandom(words, sizeof(words), 0) != (ssize_t)sizeof(words)) {

@@ -185,9 +185,9 @@ static void test_trng(void **state)
 	assert_int_equal(c.ret[0], 0);
 	assert_true(c.ret[1] <= 0xffffffffu && c.ret[2] <= 0xffffffffu && c.ret[3] <= 0xffffffffu);
 	assert_true(popcount3(&c) > 16); /* 96 random bits: fewer than 17 ones is 1e-11 */
-	assert_int_equal(call(TRNG_RND32, 0).ret[0], HCALL_INVALID_PARAMETERS);
-	assert_int_equal(call(TRNG_RND32, 97).ret[0], HCALL_INVALID_PARAMETERS);
-	assert_int_equal(call(TRNG_RND32, 1ull << 32).ret[0], HCALL_INVALID_PARAMETERS);
+	assert_int_equal(call(TRNG_RND32, 0).ret[0], HCALL_TRNG_INVALID_PARAMETER);
+	assert_int_equal(call(TRNG_RND32, 97).ret[0], HCALL_TRNG_INVALID_PARAMETER);
+	assert_int_equal(call(TRNG_RND32, 1ull << 32).ret[0], HCALL_TRNG_INVALID_PARAMETER);
 
 	/* RND64: up to 192 bits in 64-bit words; only from 64-bit code. */
 	c = call(TRNG_RND64, 192);
@@ -197,7 +197,7 @@ static void test_trng(void **state)
 	assert_true(!c.ret[1] && !c.ret[2]);
 	c = call(TRNG_RND64, 65);
 	assert_true(c.ret[2] <= 1 && !c.ret[1]);
-	assert_int_equal(call(TRNG_RND64, 193).ret[0], HCALL_INVALID_PARAMETERS);
+	assert_int_equal(call(TRNG_RND64, 193).ret[0], HCALL_TRNG_INVALID_PARAMETER);
 	c = (struct hcall_call){ .fid = TRNG_RND64, .is64 = false, .args = { 64 } };
 	hcall_dispatch(&d, &c);
 	assert_int_equal(c.ret[0], NOT_SUPPORTED);

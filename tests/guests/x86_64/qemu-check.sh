@@ -98,6 +98,11 @@ cmdline: hello from qemu-check"
 		"triplefault: empty IDT, div at 0x$(symbol triplefault_de)"
 	check "$m" "portio n=1000" portio 0 "" "n=1000" "portio done"
 	check "$m" badio badio 0 "" "" "badio ok"
+	# QEMU has no hypercall gate: a call is an ignored port write and every register comes back as
+	# it went in (bothy's answers are checked by tests/integration/payload-hcall.test).
+	check "$m" "hcall deny" hcall 0 "" "deny=0x86001003" "deny 0x86001003: rax=86001003"
+	check "$m" "hcall forward" hcall 0 "" "forward=0x86001005" \
+		"forward 0x86001005: rax=86001005 rbx=11111111 rcx=22222222 rdx=33333333"
 done
 
 echo "qemu-check ($QEMU, accel $ACCEL): $passed passed, $failed failed"

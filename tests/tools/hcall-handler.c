@@ -1,0 +1,244 @@
+/*
+ * hcall-handler: a small VM-owner hypercall handler for the tests and
+ * benchmarks (docs/hypercalls.md, "Forwarding to the VM owner").
+ *
+ *   hcall-handler [--die-after N] [--garbage] [--delay-ms MS] [--quiet] SOCKET
+ *
+ * Listens on a SOCK_SEQPACKET Unix socket at SOCKET (removing whatever was
+ * there), prints "hcall-handler: listening on SOCKET", accepts one connection
+ * (bothy --hcall-handler SOCKET) and answers each 80-byte request with a
+ * 48-byte reply whose results are a fixed function of the request, so a test
+ * can predict them:
+ *
+ *   ret[0] = fid ^ 0xa5a5a5a5     ret[1] = args[0] + args[1]
+ *   ret[2] = args[2] ^ args[3]    ret[3] = args[4] + vcpu + 1      (64-bit; bothy truncates
+ *                                                                    for 32-bit callers)
+ *
+ * One line per request: "hcall-handler: vcpu V fid 0xF args 0xA0 .. 0xA5 flags 0xX seq S"
+ * (unless --quiet, which the benchmarks use). Packets that are not requests
+ * (size, magic) are reported and ignored.
+ *
+ *   --delay-ms MS   sleep MS milliseconds before each reply (timeouts)
+ *   --garbage       before each reply, send a 3-byte packet and a reply with a wrong
+ *                   seq and wrong results (bothy must drop both)
+ *   --die-after N   exit 0 as soon as request N has been received, without replying
+ *                   (a handler that dies mid-call)
+ *
+ * Exits 0 when bothy closes the connection; 1 on a usage or socket error.
+ * Plain libc: built static so the busybox test host can run it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQ_MAGIC 0x51434842u	/* "BHCQ" */
+#define REPLY_MAGIC 0x52434842u /* "BHCR" */
+#define REQ_SIZE 80
+#define REPLY_SIZE 48
+
+struct request {
+	uint32_t vcpu, fid, flags;
+	uint64_t seq;
+	uint64_t args[6];
+};
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+_Noreturn static void usage(void)
+{
+	fprintf(stderr, "usage: hcall-handler [--die-after N] [--garbage] [--delay-ms MS] [--quiet] SOCKET\n");
+	exit(1);
+}
+
+static unsigned long number(const char *opt, const char *s)
+{
+	char *end;
+	unsigned long v;
+
+	if (!s)
+		usage();
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end || *s == '-') {
+		fprintf(stderr, "hcall-handler: %s wants a number, got '%s'\n", opt, s);
+		exit(1);
+	}
+	return v;
+}
+
+static void sleep_ms(unsigned long ms)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* Sends one packet; a peer that is gone is not an error here (the next recv sees it). */
+static void send_packet(int fd, const void *buf, size_t len, const char *what)
+{
+	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+	if (n != (ssize_t)len)
+		fprintf(stderr, "hcall-handler: sending %s: %s\n", what, n < 0 ? strerror(errno) : "short write");
+}
+
+static void send_reply(int fd, uint64_t seq, const uint64_t ret[4], const char *what)
+{
+	uint8_t reply[REPLY_SIZE] = { 0 };
+
+	put32(reply, REPLY_MAGIC);
+	put32(reply + 4, 0);
+	put64(reply + 8, seq);
+	for (int i = 0; i < 4; i++)
+		put64(reply + 16 + 8 * i, ret[i]);
+	send_packet(fd, reply, sizeof(reply), what);
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long die_after = 0, delay_ms = 0, count = 0;
+	bool garbage = false, quiet = false;
+	const char *path = NULL;
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int lfd, fd;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--die-after")) {
+			die_after = number(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "--delay-ms")) {
+			delay_ms = number(argv[i], argv[i + 1]);
+			i++;
+		} else if (!strcmp(argv[i], "--garbage")) {
+			garbage = true;
+		} else if (!strcmp(argv[i], "--quiet")) {
+			quiet = true;
+		} else if (argv[i][0] == '-' || path) {
+			usage();
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path)
+		usage();
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "hcall-handler: socket path too long: %s\n", path);
+		return 1;
+	}
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (lfd < 0) {
+		perror("hcall-handler: socket");
+		return 1;
+	}
+	if (unlink(path) && errno != ENOENT) {
+		fprintf(stderr, "hcall-handler: cannot remove %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) || listen(lfd, 1)) {
+		fprintf(stderr, "hcall-handler: cannot listen on %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	printf("hcall-handler: listening on %s\n", path);
+	fflush(stdout);
+
+	do
+		fd = accept(lfd, NULL, NULL);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0) {
+		perror("hcall-handler: accept");
+		return 1;
+	}
+	close(lfd); /* one connection: one VM */
+
+	for (;;) {
+		uint8_t buf[REQ_SIZE + 1];
+		struct request rq;
+		uint64_t ret[4];
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+			if (!quiet)
+				printf("hcall-handler: bothy disconnected after %lu requests\n", count);
+			return 0;
+		}
+		if (n < 0) {
+			perror("hcall-handler: recv");
+			return 1;
+		}
+		if (n != REQ_SIZE || get32(buf) != REQ_MAGIC) {
+			if (n >= 4)
+				printf("hcall-handler: ignoring a %zd-byte packet (magic 0x%08" PRIx32 ")\n", n,
+				       get32(buf));
+			else
+				printf("hcall-handler: ignoring a %zd-byte packet\n", n);
+			fflush(stdout);
+			continue;
+		}
+		rq.vcpu = get32(buf + 4);
+		rq.fid = get32(buf + 8);
+		rq.flags = get32(buf + 12);
+		rq.seq = get64(buf + 16);
+		for (int i = 0; i < 6; i++)
+			rq.args[i] = get64(buf + 24 + 8 * i);
+		count++;
+		if (!quiet) {
+			printf("hcall-handler: vcpu %" PRIu32 " fid 0x%08" PRIx32 " args", rq.vcpu, rq.fid);
+			for (int i = 0; i < 6; i++)
+				printf(" 0x%" PRIx64, rq.args[i]);
+			printf(" flags 0x%" PRIx32 " seq %" PRIu64 "\n", rq.flags, rq.seq);
+			fflush(stdout);
+		}
+		if (die_after && count == die_after) {
+			printf("hcall-handler: exiting after request %lu without replying (--die-after)\n", count);
+			return 0;
+		}
+
+		ret[0] = (uint64_t)rq.fid ^ 0xa5a5a5a5u;
+		ret[1] = rq.args[0] + rq.args[1];
+		ret[2] = rq.args[2] ^ rq.args[3];
+		ret[3] = rq.args[4] + rq.vcpu + 1;
+		if (delay_ms)
+			sleep_ms(delay_ms);
+		if (garbage) {
+			static const uint64_t wrong[4] = { 0xdeadbeef, 0xdeadbeef, 0xdeadbeef, 0xdeadbeef };
+			static const uint8_t junk[3] = { 0x42, 0x48, 0x43 };
+
+			send_packet(fd, junk, sizeof(junk), "junk");
+			send_reply(fd, rq.seq + 1000, wrong, "a reply with a wrong seq");
+		}
+		send_reply(fd, rq.seq, ret, "the reply");
+	}
+}
