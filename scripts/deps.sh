@@ -5,7 +5,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 what=${1:-build}
-build_pkgs=(gcc make libc6-dev libcmocka-dev libjansson-dev binutils git)
+build_pkgs=(gcc make libc6-dev libcmocka-dev libjansson-dev binutils git cpio)
 cross_pkgs=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross)
 
 case "$what" in

@@ -500,12 +500,14 @@ static void test_hcall_gate(void **state)
 	(void)state;
 	assert_int_equal(gate_call(true, 0, 0x84000050, 0), 0x10000);		   /* TRNG_VERSION */
 	assert_int_equal(gate_call(false, 0, 0x84000050, 0), 0x10000);
-	assert_int_equal(gate_call(true, 0, 0x84000053, 0), -2ull);		   /* RND32(0): 64-bit -2 */
+	assert_int_equal(gate_call(true, 0, 0x84000053, 0), 0xfffffffeull);	   /* SMC32 id: 32-bit results */
+	assert_int_equal(gate_call(true, 0, 0xC4000053, 0), -2ull);		   /* SMC64 id: 64-bit results */
 	assert_int_equal(gate_call(false, 0, 0x84000053, 0), 0xfffffffeull);	   /* 32-bit -2 */
 	assert_int_equal(gate_call(false, 0, 0xC4000053, 64), 0xffffffffull);	   /* SMC64 from 32-bit */
-	assert_int_equal(gate_call(true, 0, 0x84000053, 0x100000020ull), -2ull); /* N with high bits */
+	assert_int_equal(gate_call(true, 0, 0xC4000053, 0x100000020ull), -2ull); /* N with high bits */
+	assert_int_equal(gate_call(true, 0, 0x84000053, 0x100000020ull), 0);	   /* SMC32: N = 32 */
 	assert_int_equal(gate_call(false, 0, 0x84000053, 0x100000020ull) , 0);	   /* 32-bit: N = 32 */
-	assert_int_equal(gate_call(true, 3, 0x84000050, 0), -1ull);		   /* user mode: denied */
+	assert_int_equal(gate_call(true, 3, 0x84000050, 0), 0xffffffffull);	   /* user mode: denied */
 	assert_int_equal(fake_state.regs[0].rcx, 0);				   /* no stale results */
 }
 

@@ -31,6 +31,7 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 	struct hcall_call c = { .vcpu = vcpu->index };
 	struct hv_x86_regs r;
 	struct hv_x86_sregs s;
+	bool wide;
 	int ret;
 
 	if (exit->reason != HV_EXIT_IO || exit->io.port != X86_PORT_HCALL)
@@ -60,16 +61,18 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 	c.args[3] = r.rsi;
 	c.args[4] = r.rdi;
 	c.args[5] = c.is64 ? r.r8 : 0; /* 32-bit code cannot set R8 */
-	if (!c.is64)
-		for (int i = 0; i < 5; i++)
+	/* SMCCC: a 32-bit-convention call uses the low 32 bits of each register, whoever makes it. */
+	wide = c.is64 && (c.fid & HCALL_64);
+	if (!wide)
+		for (int i = 0; i < 6; i++)
 			c.args[i] = (uint32_t)c.args[i];
 
 	hcall_dispatch(&vcpu->vm->hcall, &c);
 
-	r.rax = c.is64 ? c.ret[0] : (uint32_t)c.ret[0];
-	r.rbx = c.is64 ? c.ret[1] : (uint32_t)c.ret[1];
-	r.rcx = c.is64 ? c.ret[2] : (uint32_t)c.ret[2];
-	r.rdx = c.is64 ? c.ret[3] : (uint32_t)c.ret[3];
+	r.rax = wide ? c.ret[0] : (uint32_t)c.ret[0];
+	r.rbx = wide ? c.ret[1] : (uint32_t)c.ret[1];
+	r.rcx = wide ? c.ret[2] : (uint32_t)c.ret[2];
+	r.rdx = wide ? c.ret[3] : (uint32_t)c.ret[3];
 	ret = ops->x86_set_regs(vcpu->hv_vcpu, &r);
 	if (ret)
 		log_err("vCPU %u: cannot write hypercall results: %s", vcpu->index, strerror(-ret));

@@ -16,7 +16,7 @@
  * Both need ioperm() on port 0xe0, so root (the guest's init is); without it
  * they say why and exit 2, as on a usage error. Whether bothy admits the call
  * from user mode is its business (--hcall-cpl any; by default a CPL 3 call
- * gets NOT_SUPPORTED, rax=ffffffffffffffff).
+ * gets NOT_SUPPORTED, rax=00000000ffffffff: an SMC32 id gets 32-bit results).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +31,7 @@
 
 #define HCALL_PORT 0xe0
 
-#define INVALID_PARAMETERS UINT64_C(0xfffffffffffffffe) /* -2 */
+#define TRNG_INVALID_PARAMETER UINT64_C(0xfffffffffffffffe) /* -2 */
 
 #define FID_VENDOR_HYP_UID 0x8600ff01u
 #define FID_FEATURES       0x86000000u
@@ -153,16 +153,21 @@ static void test_trng(void)
 		failf("TRNG_RND64(64): rbx=%016" PRIx64 " rcx=%016" PRIx64 ", expected both 0",
 		      r.rbx, r.rcx);
 
+	/* Out of range: the error in RAX, zero in the other three. */
 	r = hcall1(FID_TRNG_RND64, 193);
-	if (r.rax != INVALID_PARAMETERS)
+	if (r.rax != TRNG_INVALID_PARAMETER)
 		failf("TRNG_RND64(193): rax=%016" PRIx64 ", expected %016" PRIx64, r.rax,
-		      INVALID_PARAMETERS);
+		      TRNG_INVALID_PARAMETER);
+	else if ((r.rbx | r.rcx | r.rdx) != 0)
+		failf("TRNG_RND64(193): rbx=%016" PRIx64 " rcx=%016" PRIx64 " rdx=%016" PRIx64
+		      ", expected all 0",
+		      r.rbx, r.rcx, r.rdx);
 
 	/* A 64-bit argument is read whole: 2^32 + 64 is out of range, not 64. */
 	r = hcall1(FID_TRNG_RND64, (UINT64_C(1) << 32) + 64);
-	if (r.rax != INVALID_PARAMETERS)
+	if (r.rax != TRNG_INVALID_PARAMETER)
 		failf("TRNG_RND64(0x100000040): rax=%016" PRIx64 ", expected %016" PRIx64, r.rax,
-		      INVALID_PARAMETERS);
+		      TRNG_INVALID_PARAMETER);
 
 	/* The 32-bit TRNG call from 64-bit code: 32-bit results, upper halves zero. */
 	r = hcall1(FID_TRNG_RND32, 96);
