@@ -198,7 +198,7 @@ static int step_hcall(void *ctx)
 	struct hcall_dispatcher *d = &vm->hcall;
 
 	hcall_dispatcher_init(d);
-	d->abi = &vm->abi;
+	hcall_dispatcher_set_abi(d, &vm->abi);
 	d->user_allowed = vm->cfg.hcall_user;
 	if (vm->cfg.hcall_owner)
 		d->owner = *vm->cfg.hcall_owner;

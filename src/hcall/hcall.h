@@ -106,7 +106,8 @@ struct hcall_stat {
 
 struct hcall_dispatcher {
 	struct hcall_filter filter;
-	const struct abi_manifest *abi; /* service bitmaps; NULL: everything bothy implements */
+	const struct abi_manifest *abi; /* service bitmaps (hcall_dispatcher_set_abi); NULL: all bothy has */
+	int bitmap_reg[3];		/* the manifest's register of each owner bitmap, or -1 */
 	struct hcall_owner owner;	/* .call NULL: FORWARD answers NOT_SUPPORTED */
 	bool user_allowed;		/* calls from user mode are served (default: NOT_SUPPORTED) */
 	/* The guest's clock and the host's realtime read with it, for clock pairing (NULL: none). */
@@ -120,6 +121,8 @@ struct hcall_dispatcher {
 
 void hcall_dispatcher_init(struct hcall_dispatcher *d);
 void hcall_dispatcher_fini(struct hcall_dispatcher *d);
+/* The guest-ABI manifest whose service bitmaps decide which built-in services exist. */
+void hcall_dispatcher_set_abi(struct hcall_dispatcher *d, const struct abi_manifest *m);
 /* Decides and answers one call; always fills c->ret. */
 void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c);
 /* One line per function called: "hcall 0x84000053 calls 3 handled 3 forwarded 0 denied 0". */

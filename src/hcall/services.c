@@ -55,11 +55,18 @@ uint64_t hcall_services_supported(unsigned bitmap)
 	}
 }
 
+void hcall_dispatcher_set_abi(struct hcall_dispatcher *d, const struct abi_manifest *m)
+{
+	d->abi = m;
+	for (unsigned i = 0; i < 3; i++)
+		d->bitmap_reg[i] = m ? abi_find_owner(m->arch, bitmap_owner[i]) : -1;
+}
+
 /* The guest's bitmap for an owner: the manifest's value, or everything bothy has. */
 static uint64_t guest_bitmap(const struct hcall_dispatcher *d, unsigned bitmap)
 {
 	const struct abi_manifest *m = d->abi;
-	int reg = m ? abi_find_owner(m->arch, bitmap_owner[bitmap]) : -1;
+	int reg = m ? d->bitmap_reg[bitmap] : -1;
 
 	if (reg < 0)
 		return hcall_services_supported(bitmap);

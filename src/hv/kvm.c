@@ -35,6 +35,14 @@ struct hv_vcpu {
 	struct kvm_run *run;
 	pthread_t thread; /* the thread inside vcpu_run, once it has run */
 	atomic_bool thread_known;
+	/*
+	 * x86 sync regs: KVM copies the general registers into the run page on
+	 * every exit, so an exit handler that needs them (the hypercall gate)
+	 * reads and writes them without ioctls. fresh: the run page is current.
+	 */
+	bool sync_regs, regs_fresh;
+	/* Segment registers join the sync once an exit handler has asked for them. */
+	bool sync_sregs_ok, sregs_fresh;
 };
 
 static int xioctl(int fd, unsigned long req, void *arg)
@@ -214,6 +222,17 @@ static int kvm_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **ou
 		ret = -errno;
 		goto close_fd;
 	}
+#ifdef __x86_64__
+	{
+		int mask = xioctl(vm->hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_SYNC_REGS);
+
+		/* General registers now; segment registers cost every exit more, so only when used. */
+		vcpu->sync_regs = mask > 0 && (mask & KVM_SYNC_X86_REGS);
+		vcpu->sync_sregs_ok = vcpu->sync_regs && (mask & KVM_SYNC_X86_SREGS);
+		if (vcpu->sync_regs)
+			vcpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	}
+#endif
 	*out = vcpu;
 	return 0;
 
@@ -267,6 +286,9 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		atomic_store(&vcpu->thread_known, true);
 	}
 	ret = ioctl(vcpu->fd, KVM_RUN, NULL);
+	/* KVM stores the synced registers on every return from KVM_RUN, errors included. */
+	vcpu->regs_fresh = vcpu->sync_regs;
+	vcpu->sregs_fresh = (vcpu->run->kvm_valid_regs & KVM_SYNC_X86_SREGS) != 0;
 	if (ret < 0) {
 		if (errno == EINTR || errno == EAGAIN) {
 			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
@@ -333,8 +355,12 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 static int kvm_x86_get_regs(struct hv_vcpu *vcpu, struct hv_x86_regs *r)
 {
 	struct kvm_regs k;
-	int ret = xioctl(vcpu->fd, KVM_GET_REGS, &k);
+	int ret = 0;
 
+	if (vcpu->regs_fresh)
+		k = vcpu->run->s.regs.regs;
+	else
+		ret = xioctl(vcpu->fd, KVM_GET_REGS, &k);
 	if (ret)
 		return ret;
 	*r = (struct hv_x86_regs){ k.rax, k.rbx, k.rcx, k.rdx, k.rsi, k.rdi, k.rsp, k.rbp,
@@ -349,6 +375,13 @@ static int kvm_x86_set_regs(struct hv_vcpu *vcpu, const struct hv_x86_regs *r)
 			      r->r8,  r->r9,  r->r10, r->r11, r->r12, r->r13, r->r14, r->r15,
 			      r->rip, r->rflags };
 
+	if (vcpu->regs_fresh) {
+		/* Applied by KVM when the vCPU next runs. */
+		vcpu->run->s.regs.regs = k;
+		vcpu->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		return 0;
+	}
+	vcpu->run->kvm_dirty_regs &= ~(uint64_t)KVM_SYNC_X86_REGS; /* this write is newer */
 	return xioctl(vcpu->fd, KVM_SET_REGS, &k);
 }
 
@@ -370,7 +403,16 @@ static void seg_to_kvm(struct kvm_segment *k, const struct hv_x86_segment *s)
 static int kvm_x86_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *s)
 {
 	struct kvm_sregs k;
-	int ret = xioctl(vcpu->fd, KVM_GET_SREGS, &k);
+	int ret = 0;
+
+	if (vcpu->sregs_fresh) {
+		k = vcpu->run->s.regs.sregs;
+	} else {
+		ret = xioctl(vcpu->fd, KVM_GET_SREGS, &k);
+		/* Asked for after the vCPU ran: an exit handler wants them, have KVM sync them. */
+		if (!ret && vcpu->sync_sregs_ok && atomic_load(&vcpu->thread_known))
+			vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
+	}
 
 	if (ret)
 		return ret;
@@ -422,6 +464,7 @@ static int kvm_x86_set_sregs(struct hv_vcpu *vcpu, const struct hv_x86_sregs *s)
 	k.cr8 = s->cr8;
 	k.efer = s->efer;
 	k.apic_base = s->apic_base;
+	vcpu->sregs_fresh = false; /* the run page's copy is now stale */
 	return xioctl(vcpu->fd, KVM_SET_SREGS, &k);
 }
 

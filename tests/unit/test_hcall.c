@@ -229,7 +229,7 @@ static void test_abi_hides_services(void **state)
 	m.present[std] = m.present[vendor] = true;
 	m.val[std] = 0;	  /* TRNG hidden */
 	m.val[vendor] = 1; /* features only */
-	d.abi = &m;
+	hcall_dispatcher_set_abi(&d, &m);
 	assert_int_equal(call(0x84000050u, 0).ret[0], NOT_SUPPORTED);
 	assert_int_equal(call(TRNG_RND32, 32).ret[0], NOT_SUPPORTED);
 	assert_int_equal(call(0xC6000001u, 0).ret[0], NOT_SUPPORTED);
@@ -241,7 +241,7 @@ static void test_abi_hides_services(void **state)
 	assert_int_equal(call(0x86000000u, 0).ret[0], NOT_SUPPORTED);
 	/* Queries stay: a guest can always ask who is there. */
 	assert_int_equal(call(0x8400FF03u, 0).ret[0], 1);
-	d.abi = NULL;
+	hcall_dispatcher_set_abi(&d, NULL);
 }
 
 static int echo_calls;
