@@ -88,9 +88,9 @@ tools: build/$(ARCH)/payloads/hcall-handler
 build/$(ARCH)/payloads/hcall-handler: $(BUILD)/tools/hcall-handler
 	@mkdir -p $(dir $@)
 	cp $< $@
-$(BUILD)/tools/hcall-handler: tests/tools/hcall-handler.c
+$(BUILD)/tools/hcall-handler: tests/tools/hcall-handler.c src/hcall/wire.h
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $<
 
 # The stock Linux guest's hypercall test (tests/guests/linux/hcall-test.c): a static user program,
 # packed as a newc cpio holding /bin/hcall-test that tests/integration/linux-hcall.test appends to the

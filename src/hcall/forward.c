@@ -16,11 +16,7 @@
 
 #include "core/log.h"
 #include "hcall/hcall.h"
-
-#define REQ_MAGIC 0x51434842u /* "BHCQ" */
-#define REPLY_MAGIC 0x52434842u /* "BHCR" */
-#define REQ_SIZE 80
-#define REPLY_SIZE 48
+#include "hcall/wire.h"
 
 struct hcall_socket {
 	int fd;
@@ -30,28 +26,6 @@ struct hcall_socket {
 	uint64_t seq;
 	unsigned long dropped;
 };
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 int hcall_socket_connect(const char *path, int timeout_ms, struct hcall_socket **out)
 {
@@ -119,20 +93,17 @@ static int handler_gone(struct hcall_socket *s, const char *why)
 int hcall_socket_call(void *opaque, struct hcall_call *c)
 {
 	struct hcall_socket *s = opaque;
-	uint8_t req[REQ_SIZE] = { 0 }, reply[REPLY_SIZE + 1];
+	uint8_t req[HCALL_WIRE_REQ_SIZE], reply[HCALL_WIRE_REPLY_SIZE + 1];
+	struct hcall_wire_request rq = { .vcpu = c->vcpu, .fid = c->fid, .flags = c->is64 ? HCALL_WIRE_FLAG_64 : 0 };
+	struct hcall_wire_reply rp;
 	int64_t deadline = now_ms() + s->timeout_ms;
 	uint64_t seq;
 
 	if (s->dead)
 		return -EPIPE;
-	seq = ++s->seq;
-	put32(req, REQ_MAGIC);
-	put32(req + 4, c->vcpu);
-	put32(req + 8, c->fid);
-	put32(req + 12, c->is64 ? 1 : 0);
-	put64(req + 16, seq);
-	for (int i = 0; i < 6; i++)
-		put64(req + 24 + 8 * i, c->args[i]);
+	seq = rq.seq = ++s->seq;
+	memcpy(rq.args, c->args, sizeof(rq.args));
+	hcall_wire_encode_request(req, &rq);
 	if (send(s->fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req))
 		return handler_gone(s, "cannot be written to");
 
@@ -160,12 +131,11 @@ int hcall_socket_call(void *opaque, struct hcall_call *c)
 			continue;
 		if (n <= 0)
 			return handler_gone(s, n == 0 ? "closed its socket" : "socket failed");
-		if (n != REPLY_SIZE || get32(reply) != REPLY_MAGIC || get64(reply + 8) != seq) {
+		if (!hcall_wire_decode_reply(reply, (size_t)n, &rp) || rp.seq != seq) {
 			s->dropped++; /* malformed, or the late answer to a call that timed out */
 			continue;
 		}
-		for (int i = 0; i < 4; i++)
-			c->ret[i] = get64(reply + 16 + 8 * i);
+		memcpy(c->ret, rp.ret, sizeof(c->ret));
 		return 0;
 	}
 }

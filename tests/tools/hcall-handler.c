@@ -39,38 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define REQ_MAGIC 0x51434842u	/* "BHCQ" */
-#define REPLY_MAGIC 0x52434842u /* "BHCR" */
-#define REQ_SIZE 80
-#define REPLY_SIZE 48
-
-struct request {
-	uint32_t vcpu, fid, flags;
-	uint64_t seq;
-	uint64_t args[6];
-};
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
+#include "hcall/wire.h" /* the format bothy speaks, from src/ */
 
 _Noreturn static void usage(void)
 {
@@ -113,13 +82,11 @@ static void send_packet(int fd, const void *buf, size_t len, const char *what)
 
 static void send_reply(int fd, uint64_t seq, const uint64_t ret[4], const char *what)
 {
-	uint8_t reply[REPLY_SIZE] = { 0 };
+	uint8_t reply[HCALL_WIRE_REPLY_SIZE];
+	struct hcall_wire_reply r = { .seq = seq };
 
-	put32(reply, REPLY_MAGIC);
-	put32(reply + 4, 0);
-	put64(reply + 8, seq);
-	for (int i = 0; i < 4; i++)
-		put64(reply + 16 + 8 * i, ret[i]);
+	memcpy(r.ret, ret, sizeof(r.ret));
+	hcall_wire_encode_reply(reply, &r);
 	send_packet(fd, reply, sizeof(reply), what);
 }
 
@@ -182,8 +149,8 @@ int main(int argc, char **argv)
 	close(lfd); /* one connection: one VM */
 
 	for (;;) {
-		uint8_t buf[REQ_SIZE + 1];
-		struct request rq;
+		uint8_t buf[HCALL_WIRE_REQ_SIZE + 1];
+		struct hcall_wire_request rq;
 		uint64_t ret[4];
 		ssize_t n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
 
@@ -198,21 +165,15 @@ int main(int argc, char **argv)
 			perror("hcall-handler: recv");
 			return 1;
 		}
-		if (n != REQ_SIZE || get32(buf) != REQ_MAGIC) {
+		if (!hcall_wire_decode_request(buf, (size_t)n, &rq)) {
 			if (n >= 4)
 				printf("hcall-handler: ignoring a %zd-byte packet (magic 0x%08" PRIx32 ")\n", n,
-				       get32(buf));
+				       hcall_wire_get32(buf));
 			else
 				printf("hcall-handler: ignoring a %zd-byte packet\n", n);
 			fflush(stdout);
 			continue;
 		}
-		rq.vcpu = get32(buf + 4);
-		rq.fid = get32(buf + 8);
-		rq.flags = get32(buf + 12);
-		rq.seq = get64(buf + 16);
-		for (int i = 0; i < 6; i++)
-			rq.args[i] = get64(buf + 24 + 8 * i);
 		count++;
 		if (!quiet) {
 			printf("hcall-handler: vcpu %" PRIu32 " fid 0x%08" PRIx32 " args", rq.vcpu, rq.fid);

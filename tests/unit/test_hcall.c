@@ -20,6 +20,7 @@
 
 #include "abi/abi.h"
 #include "hcall/hcall.h"
+#include "hcall/wire.h"
 
 #define NOT_SUPPORTED HCALL_NOT_SUPPORTED
 #define TRNG_RND32 0x84000053u
@@ -328,27 +329,6 @@ struct fake_handler {
 	pthread_t thread;
 };
 
-static void le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> 8 * i);
-}
-
-static void le64(uint8_t *p, uint64_t v)
-{
-	le32(p, (uint32_t)v);
-	le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void *handler_thread(void *arg)
 {
 	struct fake_handler *h = arg;
@@ -364,14 +344,14 @@ static void *handler_thread(void *arg)
 	}
 	if (h->mode == 2)
 		return NULL;
-	le32(rep, 0x52434842u);
+	hcall_wire_put32(rep, 0x52434842u);
 	if (h->mode == 1) {
 		send(h->fd, "junk", 4, 0);
-		le64(rep + 8, rd64(req + 16) + 7); /* wrong seq */
+		hcall_wire_put64(rep + 8, hcall_wire_get64(req + 16) + 7); /* wrong seq */
 		send(h->fd, rep, sizeof(rep), 0);
 	}
-	le64(rep + 8, rd64(req + 16));
-	le64(rep + 16, rd64(req + 24) * 2); /* ret0 = 2 * arg0 */
+	hcall_wire_put64(rep + 8, hcall_wire_get64(req + 16));
+	hcall_wire_put64(rep + 16, hcall_wire_get64(req + 24) * 2); /* ret0 = 2 * arg0 */
 	send(h->fd, rep, sizeof(rep), 0);
 	return NULL;
 }
@@ -422,9 +402,9 @@ static void test_socket_handler(void **state)
 	assert_int_equal(socket_call(s, &h, 2, 1, &r0), -ETIMEDOUT); /* silent */
 	/* The late answer to the timed-out call must not be taken for the next one. */
 	uint8_t late[48] = { 0 };
-	le32(late, 0x52434842u);
-	le64(late + 8, 3);
-	le64(late + 16, 999);
+	hcall_wire_put32(late, 0x52434842u);
+	hcall_wire_put64(late + 8, 3);
+	hcall_wire_put64(late + 16, 999);
 	send(h.fd, late, sizeof(late), 0);
 	assert_int_equal(socket_call(s, &h, 0, 4, &r0), 0);
 	assert_int_equal(r0, 8);
