@@ -13,7 +13,7 @@
  *                                 strtoull base 0 reads them); prints
  *                                 "rax=%016lx rbx=%016lx rcx=%016lx rdx=%016lx"
  *
- * Both need ioperm() on port 0xe0, so root (the guest's init is); without it
+ * Both need ioperm() on ports 0xe0-0xe3 (a 32-bit OUT), so root (the guest's init is); without it
  * they say why and exit 2, as on a usage error. Whether bothy admits the call
  * from user mode is its business (--hcall-cpl any; by default a CPL 3 call
  * gets NOT_SUPPORTED, rax=00000000ffffffff: an SMC32 id gets 32-bit results).
@@ -327,8 +327,9 @@ int main(int argc, char **argv)
 	if (!self && !parse_call(argc - 2, argv + 2, &fid, args))
 		return 2;
 
-	if (ioperm(HCALL_PORT, 1, 1) != 0) {
-		fprintf(stderr, "hcall-test: ioperm(0x%x): %s (needs root, CAP_SYS_RAWIO)\n", HCALL_PORT,
+	/* A 4-byte OUT needs permission for all four ports it touches, 0xe0-0xe3. */
+	if (ioperm(HCALL_PORT, 4, 1) != 0) {
+		fprintf(stderr, "hcall-test: ioperm(0x%x, 4): %s (needs root, CAP_SYS_RAWIO)\n", HCALL_PORT,
 			strerror(errno));
 		return 2;
 	}
