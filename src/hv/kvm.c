@@ -288,7 +288,9 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 	ret = ioctl(vcpu->fd, KVM_RUN, NULL);
 	/* KVM stores the synced registers on every return from KVM_RUN, errors included. */
 	vcpu->regs_fresh = vcpu->sync_regs;
+#ifdef __x86_64__
 	vcpu->sregs_fresh = (vcpu->run->kvm_valid_regs & KVM_SYNC_X86_SREGS) != 0;
+#endif
 	if (ret < 0) {
 		if (errno == EINTR || errno == EAGAIN) {
 			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_SEQ_CST);
