@@ -266,6 +266,14 @@ static int fake_x86_set_regs(struct hv_vcpu *vcpu, const struct hv_x86_regs *reg
 	return 0;
 }
 
+static int fake_x86_get_mode(struct hv_vcpu *vcpu, struct hv_x86_mode *m)
+{
+	const struct hv_x86_sregs *s = &fake_state.sregs[vcpu->index];
+
+	*m = (struct hv_x86_mode){ .cr0 = s->cr0, .efer = s->efer, .cs_selector = s->cs.selector, .cs_l = s->cs.l };
+	return 0;
+}
+
 static int fake_x86_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *sregs)
 {
 	*sregs = fake_state.sregs[vcpu->index];
@@ -381,6 +389,7 @@ const struct hv_ops hv_fake_ops = {
 	.x86_get_regs = fake_x86_get_regs,
 	.x86_set_regs = fake_x86_set_regs,
 	.x86_get_sregs = fake_x86_get_sregs,
+	.x86_get_mode = fake_x86_get_mode,
 	.x86_set_sregs = fake_x86_set_sregs,
 	.x86_get_supported_cpuid = fake_x86_get_supported_cpuid,
 	.x86_set_cpuid = fake_x86_set_cpuid,

@@ -92,6 +92,13 @@ struct hv_x86_sregs {
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer, apic_base;
 };
 
+/* What decides how an exit's registers are read: privilege and operating mode. */
+struct hv_x86_mode {
+	uint64_t cr0, efer;
+	uint16_t cs_selector;
+	bool cs_l;
+};
+
 struct hv_x86_cpuid_entry {
 	uint32_t function, index, flags;
 	uint32_t eax, ebx, ecx, edx;
@@ -134,6 +141,8 @@ struct hv_ops {
 	int (*x86_set_regs)(struct hv_vcpu *vcpu, const struct hv_x86_regs *regs);
 	int (*x86_get_sregs)(struct hv_vcpu *vcpu, struct hv_x86_sregs *sregs);
 	int (*x86_set_sregs)(struct hv_vcpu *vcpu, const struct hv_x86_sregs *sregs);
+	/* The few segment-register fields an exit handler needs, cheaper than x86_get_sregs. */
+	int (*x86_get_mode)(struct hv_vcpu *vcpu, struct hv_x86_mode *mode);
 	/* Fills up to *nent entries; on return *nent is the count (-E2BIG if too small). */
 	int (*x86_get_supported_cpuid)(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent);
 	int (*x86_set_cpuid)(struct hv_vcpu *vcpu, const struct hv_x86_cpuid_entry *entries, unsigned nent);

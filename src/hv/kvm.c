@@ -41,7 +41,7 @@ struct hv_vcpu {
 	 * reads and writes them without ioctls. fresh: the run page is current.
 	 */
 	bool sync_regs, regs_fresh;
-	/* Segment registers join the sync once an exit handler has asked for them. */
+	/* Segment registers join the sync once an exit handler asks for the mode (x86_get_mode). */
 	bool sync_sregs_ok, sregs_fresh;
 };
 
@@ -407,14 +407,10 @@ static int kvm_x86_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *s)
 	struct kvm_sregs k;
 	int ret = 0;
 
-	if (vcpu->sregs_fresh) {
+	if (vcpu->sregs_fresh)
 		k = vcpu->run->s.regs.sregs;
-	} else {
+	else
 		ret = xioctl(vcpu->fd, KVM_GET_SREGS, &k);
-		/* Asked for after the vCPU ran: an exit handler wants them, have KVM sync them. */
-		if (!ret && vcpu->sync_sregs_ok && atomic_load(&vcpu->thread_known))
-			vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
-	}
 
 	if (ret)
 		return ret;
@@ -435,6 +431,25 @@ static int kvm_x86_get_sregs(struct hv_vcpu *vcpu, struct hv_x86_sregs *s)
 	s->cr8 = k.cr8;
 	s->efer = k.efer;
 	s->apic_base = k.apic_base;
+	return 0;
+}
+
+static int kvm_x86_get_mode(struct hv_vcpu *vcpu, struct hv_x86_mode *m)
+{
+	const struct kvm_sregs *k = &vcpu->run->s.regs.sregs;
+	struct kvm_sregs buf;
+
+	if (!vcpu->sregs_fresh) {
+		int ret = xioctl(vcpu->fd, KVM_GET_SREGS, &buf);
+
+		if (ret)
+			return ret;
+		k = &buf;
+		/* Asked for after the vCPU ran: an exit handler wants them, have KVM sync them. */
+		if (vcpu->sync_sregs_ok && atomic_load(&vcpu->thread_known))
+			vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
+	}
+	*m = (struct hv_x86_mode){ .cr0 = k->cr0, .efer = k->efer, .cs_selector = k->cs.selector, .cs_l = k->cs.l };
 	return 0;
 }
 
@@ -656,6 +671,7 @@ const struct hv_ops hv_kvm_ops = {
 	.x86_set_regs = kvm_x86_set_regs,
 	.x86_get_sregs = kvm_x86_get_sregs,
 	.x86_set_sregs = kvm_x86_set_sregs,
+	.x86_get_mode = kvm_x86_get_mode,
 	.x86_get_supported_cpuid = kvm_x86_get_supported_cpuid,
 	.x86_set_cpuid = kvm_x86_set_cpuid,
 	.x86_set_msrs = kvm_x86_set_msrs,

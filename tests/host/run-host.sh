@@ -265,6 +265,15 @@ if [ "$BOTHY_HOST_MODE" = shell ]; then
 	setsid cttyhack sh -l
 	end
 fi
+# Keep one idle VM for the whole run: KVM flips kernel static keys (preempt notifiers, LAPIC
+# state) when the first VM appears and the last goes away, and the host's live text patching of
+# those sites under QEMU TCG occasionally leaves a stray int3 that panics the host. With a VM
+# always there, the keys stay on. (The payload halts after its one write and idles.)
+pin=
+if [ -x "$BOTHY" ] && [ -r /payloads/hello.elf ]; then
+	"$BOTHY" run --kernel /payloads/hello.elf --console none --memory 8M </dev/null >/dev/null 2>&1 &
+	pin=$!
+fi
 if [ -x /suite/run-suite.sh ]; then
 	/suite/run-suite.sh /suite
 else
@@ -292,6 +301,7 @@ if [ -d /bench ]; then
 		esac
 	done
 fi
+[ -z "$pin" ] || kill "$pin" 2>/dev/null
 end
 EOF
 )

@@ -16,13 +16,13 @@
 #define EFER_LMA (1ull << 10)
 #define RFLAGS_VM (1ull << 17)
 
-static unsigned current_cpl(const struct hv_x86_sregs *s, const struct hv_x86_regs *r)
+static unsigned current_cpl(const struct hv_x86_mode *m, const struct hv_x86_regs *r)
 {
-	if (!(s->cr0 & CR0_PE))
+	if (!(m->cr0 & CR0_PE))
 		return 0; /* real mode */
 	if (r->rflags & RFLAGS_VM)
 		return 3; /* virtual-8086 */
-	return s->cs.selector & 3;
+	return m->cs_selector & 3;
 }
 
 bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
@@ -30,7 +30,7 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 	const struct hv_ops *ops = vcpu->vm->hv_ops;
 	struct hcall_call c = { .vcpu = vcpu->index };
 	struct hv_x86_regs r;
-	struct hv_x86_sregs s;
+	struct hv_x86_mode mode;
 	bool wide;
 	int ret;
 
@@ -47,14 +47,14 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 	}
 	ret = ops->x86_get_regs(vcpu->hv_vcpu, &r);
 	if (!ret)
-		ret = ops->x86_get_sregs(vcpu->hv_vcpu, &s);
+		ret = ops->x86_get_mode(vcpu->hv_vcpu, &mode);
 	if (ret) {
 		log_err("vCPU %u: cannot read registers for a hypercall: %s", vcpu->index, strerror(-ret));
 		return true;
 	}
 	memcpy(&c.fid, exit->io.data, sizeof(c.fid)); /* EAX, as the OUT wrote it */
-	c.is64 = (s.efer & EFER_LMA) && s.cs.l;
-	c.user = current_cpl(&s, &r) != 0;
+	c.is64 = (mode.efer & EFER_LMA) && mode.cs_l;
+	c.user = current_cpl(&mode, &r) != 0;
 	c.args[0] = r.rbx;
 	c.args[1] = r.rcx;
 	c.args[2] = r.rdx;
