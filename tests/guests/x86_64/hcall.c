@@ -285,16 +285,6 @@ static int self_test(bool trng)
 
 /* --- benchmark ----------------------------------------------------------------------------- */
 
-/* 16 * counts / n without 64-bit division (no libgcc), as in portio.c. */
-static uint32_t per_call_ns(uint32_t counts, uint32_t n)
-{
-	if (!n)
-		return 0;
-	if (n >= 1u << 28)
-		return counts / (n >> 4);
-	return counts / n * 16u + (counts % n) * 16u / n;
-}
-
 static int bench(const char *mode, uint32_t n, uint32_t fid, uint32_t want)
 {
 	uint32_t elapsed, wrong = 0, last = 0;
@@ -318,7 +308,7 @@ static int bench(const char *mode, uint32_t n, uint32_t fid, uint32_t want)
 	}
 	elapsed = 0xffffffffu - lapic_timer_remaining(); /* 16 ns counts, < 68.7 s */
 	kprintf("hcall bench %s: %u calls in %u us (%u ns each)\n", mode, n,
-		elapsed / 1000u * 16u + elapsed % 1000u * 16u / 1000u, per_call_ns(elapsed, n));
+		lapic_counts_to_us(elapsed), lapic_counts_per_item_ns(elapsed, n));
 	if (wrong)
 		kprintf("hcall bench %s: %u of %u calls returned rax=%08x, expected %08x\n", mode, wrong, n, last, want);
 	return 0;

@@ -271,6 +271,20 @@ bool lapic_timer_start(uint32_t count)
 	return count == 0 || lapic_read(LAPIC_TMCCT) != 0;
 }
 
+uint32_t lapic_counts_to_us(uint32_t counts)
+{
+	return counts / 1000u * 16u + counts % 1000u * 16u / 1000u;
+}
+
+uint32_t lapic_counts_per_item_ns(uint32_t counts, uint32_t n)
+{
+	if (!n)
+		return 0;
+	if (n >= 1u << 28)
+		return counts / (n >> 4);
+	return counts / n * 16u + (counts % n) * 16u / n;
+}
+
 void udelay(uint32_t us)
 {
 	uint32_t max_us = 0xffffffffu / (LAPIC_TIMER_HZ / 1000000u + 1);

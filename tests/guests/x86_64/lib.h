@@ -123,6 +123,9 @@ static inline uint32_t lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 #define LAPIC_TIMER_HZ 62500000u
 bool lapic_timer_start(uint32_t count);
 static inline uint32_t lapic_timer_remaining(void) { return lapic_read(LAPIC_TMCCT); }
+/* LAPIC timer counts (16 ns) as microseconds, and as ns per item for @n items (no 64-bit division). */
+uint32_t lapic_counts_to_us(uint32_t counts);
+uint32_t lapic_counts_per_item_ns(uint32_t counts, uint32_t n);
 /* Busy-waits about us microseconds (LAPIC timer; a plain loop if it does not count). */
 void udelay(uint32_t us);
 

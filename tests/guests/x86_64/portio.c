@@ -16,16 +16,6 @@
 #define DEFAULT_N    100000
 #define DEFAULT_PORT 0x500
 
-/* 16 * counts / n without 64-bit division (no libgcc). */
-static uint32_t per_write_ns(uint32_t counts, uint32_t n)
-{
-	if (!n)
-		return 0;
-	if (n >= 1u << 28)
-		return counts / (n >> 4);
-	return counts / n * 16u + (counts % n) * 16u / n;
-}
-
 int payload_main(const struct hvm_start_info *si)
 {
 	uint32_t n = DEFAULT_N, port = DEFAULT_PORT, timing = 0, elapsed = 0;
@@ -46,7 +36,7 @@ int payload_main(const struct hvm_start_info *si)
 	if (timed) {
 		elapsed = 0xffffffffu - lapic_timer_remaining(); /* 16 ns counts, < 68.7 s */
 		kprintf("portio: %u writes to port 0x%x in %u us (%u ns each)\n", n, port,
-			elapsed / 1000u * 16u + elapsed % 1000u * 16u / 1000u, per_write_ns(elapsed, n));
+			lapic_counts_to_us(elapsed), lapic_counts_per_item_ns(elapsed, n));
 	} else if (timing) {
 		kprintf("portio: no LAPIC timer, not timed\n");
 	}
