@@ -36,7 +36,7 @@ endif
 # Arch-neutral core, the arch backend, devices. kvm.c is the only file that
 # talks to /dev/kvm; unit tests link fake.c in its place.
 ARCH_DIR := src/arch/$(ARCH)
-CORE_SRCS := $(wildcard src/abi/*.c) $(wildcard src/hcall/*.c) $(wildcard src/core/*.c) $(wildcard src/devices/*.c) $(wildcard $(ARCH_DIR)/*.c)
+CORE_SRCS := $(wildcard src/abi/*.c) $(wildcard src/hcall/*.c) $(wildcard src/core/*.c) $(wildcard src/devices/*.c) $(wildcard src/devices/virtio/*.c) $(wildcard src/backends/*.c) $(wildcard $(ARCH_DIR)/*.c)
 KVM_SRCS := src/hv/kvm.c
 FAKE_SRCS := src/hv/fake.c
 CLI_SRCS := $(wildcard src/cli/*.c)
