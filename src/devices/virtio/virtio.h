@@ -55,8 +55,9 @@ struct virtio_dev;
 struct virtio_dev_ops {
 	/* Queue @q was kicked (worker thread). */
 	void (*queue_notify)(struct virtio_dev *vdev, unsigned q);
-	/* DRIVER_OK: queues are enabled; start serving (worker thread, or vCPU thread for the
-	 * status write). A negative return marks the device NEEDS_RESET. Optional. */
+	/* DRIVER_OK (on the vCPU thread of the status write): the queues the driver made ready are
+	 * enabled; start serving (e.g. watch backend fds). A negative return marks the device
+	 * NEEDS_RESET. Each enabled queue then gets one kick. Optional. */
 	int (*activate)(struct virtio_dev *vdev);
 	/* The driver reset the device: drop in-flight state. Queues are reset by the core. Optional. */
 	void (*reset)(struct virtio_dev *vdev);
@@ -103,6 +104,7 @@ struct virtio_dev {
 /*
  * Initialises the common part and the per-queue kick eventfds. Devices call
  * it from their _create function; @queue_sizes[i] is queue i's maximum size.
+ * It zeroes *vdev: set vdev->gmem, config and config_size after it.
  */
 int virtio_dev_init(struct virtio_dev *vdev, const char *name, uint32_t device_id, uint64_t features,
 		    unsigned nr_queues, const uint16_t *queue_sizes, const struct virtio_dev_ops *ops,
@@ -120,6 +122,9 @@ void virtio_dev_set_driver_features(struct virtio_dev *vdev, unsigned word, uint
 void virtio_dev_set_status(struct virtio_dev *vdev, uint8_t status);
 void virtio_dev_config_read(struct virtio_dev *vdev, uint32_t offset, void *data, unsigned size);
 void virtio_dev_config_write(struct virtio_dev *vdev, uint32_t offset, const void *data, unsigned size);
+/* The driver made queue @q ready (PCI queue_enable, MMIO QueueReady): validates and maps its rings
+ * with the negotiated ring features. -EINVAL marks the device NEEDS_RESET. */
+int virtio_dev_enable_queue(struct virtio_dev *vdev, unsigned q);
 /* A trapped queue notify (no ioeventfd): wakes the worker as an ioeventfd would. */
 void virtio_dev_kick(struct virtio_dev *vdev, unsigned q);
 
