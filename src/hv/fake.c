@@ -170,6 +170,80 @@ static int fake_vm_create_irqchip(struct hv_vm *vm)
 	return 0;
 }
 
+static int fake_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+	int ret = injected("vm_ioeventfd");
+	unsigned i;
+
+	(void)vm;
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fk.lock);
+	for (i = 0; i < fake_state.nr_ioeventfds; i++) {
+		struct fake_ioeventfd *e = &fake_state.ioeventfds[i];
+
+		if (e->addr == addr && e->pio == pio && e->len == len)
+			break;
+	}
+	if (assign) {
+		if (i < fake_state.nr_ioeventfds)
+			ret = -EEXIST; /* KVM refuses a second eventfd on the same address */
+		else if (i == 64)
+			ret = -ENOSPC;
+		else
+			fake_state.ioeventfds[fake_state.nr_ioeventfds++] =
+				(struct fake_ioeventfd){ fd, addr, len, pio };
+	} else if (i == fake_state.nr_ioeventfds) {
+		ret = -ENOENT;
+	} else {
+		fake_state.ioeventfds[i] = fake_state.ioeventfds[--fake_state.nr_ioeventfds];
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return ret;
+}
+
+static int fake_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign)
+{
+	int ret = injected("vm_irqfd");
+	unsigned i;
+
+	(void)vm;
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&fk.lock);
+	for (i = 0; i < fake_state.nr_irqfds && fake_state.irqfds[i].fd != fd; i++)
+		;
+	if (assign) {
+		if (i < fake_state.nr_irqfds)
+			ret = -EBUSY;
+		else if (i == 64)
+			ret = -ENOSPC;
+		else
+			fake_state.irqfds[fake_state.nr_irqfds++] = (struct fake_irqfd){ fd, gsi };
+	} else if (i == fake_state.nr_irqfds) {
+		ret = -ENOENT;
+	} else {
+		fake_state.irqfds[i] = fake_state.irqfds[--fake_state.nr_irqfds];
+	}
+	pthread_mutex_unlock(&fk.lock);
+	return ret;
+}
+
+static int fake_vm_set_msi_route(struct hv_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	int ret = injected("vm_set_msi_route");
+
+	(void)vm;
+	if (ret)
+		return ret;
+	if (gsi < HV_MSI_GSI_BASE || gsi >= HV_MAX_GSI)
+		return -EINVAL;
+	pthread_mutex_lock(&fk.lock);
+	fake_state.msi_routes[gsi] = (struct fake_msi_route){ true, addr, data };
+	pthread_mutex_unlock(&fk.lock);
+	return 0;
+}
+
 static int fake_vm_irq_line(struct hv_vm *vm, uint32_t irq, bool level)
 {
 	(void)vm;
@@ -382,6 +456,9 @@ const struct hv_ops hv_fake_ops = {
 	.vm_set_memory = fake_vm_set_memory,
 	.vm_create_irqchip = fake_vm_create_irqchip,
 	.vm_irq_line = fake_vm_irq_line,
+	.vm_ioeventfd = fake_vm_ioeventfd,
+	.vm_irqfd = fake_vm_irqfd,
+	.vm_set_msi_route = fake_vm_set_msi_route,
 	.vcpu_create = fake_vcpu_create,
 	.vcpu_destroy = fake_vcpu_destroy,
 	.vcpu_run = fake_vcpu_run,

@@ -35,6 +35,23 @@ struct fake_state {
 	unsigned nmsrs[FAKE_MAX_VCPUS]; /* MSRs written, in order */
 	struct hv_x86_msr msrs[FAKE_MAX_VCPUS][FAKE_MAX_MSRS];
 	bool pv_enforced[FAKE_MAX_VCPUS];
+	/* Device fast paths: what is assigned now. */
+	unsigned nr_ioeventfds, nr_irqfds;
+	struct fake_ioeventfd {
+		int fd;
+		uint64_t addr;
+		unsigned len;
+		bool pio;
+	} ioeventfds[64];
+	struct fake_irqfd {
+		int fd;
+		uint32_t gsi;
+	} irqfds[64];
+	struct fake_msi_route {
+		bool set;
+		uint64_t addr;
+		uint32_t data;
+	} msi_routes[HV_MAX_GSI];
 };
 
 extern struct fake_state fake_state;

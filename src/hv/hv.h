@@ -111,6 +111,10 @@ struct hv_x86_msr {
 	uint64_t value;
 };
 
+/* GSIs below this are the interrupt controllers' pins (x86: IOAPIC 0-23); MSI routes start here. */
+#define HV_MSI_GSI_BASE 24
+#define HV_MAX_GSI 1024
+
 struct hv_ops {
 	const char *name;
 
@@ -124,6 +128,16 @@ struct hv_ops {
 	/* In-kernel interrupt controllers and timers (x86: PIC, IOAPIC, LAPICs, PIT). */
 	int (*vm_create_irqchip)(struct hv_vm *vm);
 	int (*vm_irq_line)(struct hv_vm *vm, uint32_t irq, bool level);
+	/*
+	 * Device fast paths, so neither direction goes through a vCPU exit handler:
+	 * a guest write of @len bytes to @addr (MMIO, or a port with @pio) signals eventfd @fd
+	 * instead of exiting; and a write to eventfd @fd raises interrupt @gsi.
+	 */
+	int (*vm_ioeventfd)(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign);
+	int (*vm_irqfd)(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
+	/* Routes @gsi (>= HV_MSI_GSI_BASE) to a message-signalled interrupt; the backend keeps the
+	 * platform's own routes (x86: PIC and IOAPIC pins). */
+	int (*vm_set_msi_route)(struct hv_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
 
 	int (*vcpu_create)(struct hv_vm *vm, unsigned index, struct hv_vcpu **out);
 	void (*vcpu_destroy)(struct hv_vcpu *vcpu);

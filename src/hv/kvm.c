@@ -27,6 +27,14 @@ struct hv {
 struct hv_vm {
 	struct hv *hv;
 	int fd;
+	/* MSI routes bothy added (KVM_SET_GSI_ROUTING replaces the whole table). */
+	pthread_mutex_t routes_lock;
+	struct hv_msi_route {
+		uint32_t gsi;
+		uint64_t addr;
+		uint32_t data;
+	} *msi_routes;
+	unsigned nr_msi_routes;
 };
 
 struct hv_vcpu {
@@ -148,6 +156,7 @@ static int kvm_vm_create(struct hv *hv, struct hv_vm **out)
 		return ret;
 	}
 	vm->fd = ret;
+	pthread_mutex_init(&vm->routes_lock, NULL);
 	*out = vm;
 	return 0;
 }
@@ -157,7 +166,103 @@ static void kvm_vm_destroy(struct hv_vm *vm)
 	if (!vm)
 		return;
 	close(vm->fd);
+	pthread_mutex_destroy(&vm->routes_lock);
+	free(vm->msi_routes);
 	free(vm);
+}
+
+static int kvm_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+
+	return xioctl(vm->fd, KVM_IOEVENTFD, &io);
+}
+
+static int kvm_vm_irqfd(struct hv_vm *vm, int fd, uint32_t gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN };
+
+	return xioctl(vm->fd, KVM_IRQFD, &irqfd);
+}
+
+/* The platform's default routes that KVM installs with the irqchip, which a new table must repeat. */
+static unsigned kvm_default_routes(struct kvm_irq_routing_entry *e)
+{
+	unsigned n = 0;
+
+#ifdef __x86_64__
+	for (uint32_t gsi = 0; gsi < HV_MSI_GSI_BASE; gsi++) {
+		if (gsi < 16) {
+			e[n].gsi = gsi;
+			e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+			e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e[n].u.irqchip.pin = gsi % 8;
+			n++;
+		}
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e[n].u.irqchip.pin = gsi;
+		n++;
+	}
+#else
+	(void)e;
+#endif
+	return n;
+}
+
+#define KVM_DEFAULT_ROUTES 40
+
+static int kvm_vm_set_msi_route(struct hv_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct kvm_irq_routing *table;
+	unsigned i, n;
+	int ret;
+
+	if (gsi < HV_MSI_GSI_BASE || gsi >= HV_MAX_GSI)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->routes_lock);
+	for (i = 0; i < vm->nr_msi_routes && vm->msi_routes[i].gsi != gsi; i++)
+		;
+	if (i == vm->nr_msi_routes) {
+		struct hv_msi_route *grown = realloc(vm->msi_routes, (i + 1) * sizeof(*grown));
+
+		if (!grown) {
+			ret = -ENOMEM;
+			goto unlock;
+		}
+		vm->msi_routes = grown;
+		vm->nr_msi_routes++;
+	} else if (vm->msi_routes[i].addr == addr && vm->msi_routes[i].data == data) {
+		ret = 0; /* unchanged: no ioctl (drivers rewrite entries on every unmask) */
+		goto unlock;
+	}
+	vm->msi_routes[i] = (struct hv_msi_route){ gsi, addr, data };
+
+	table = calloc(1, sizeof(*table) + (KVM_DEFAULT_ROUTES + vm->nr_msi_routes) * sizeof(table->entries[0]));
+	if (!table) {
+		ret = -ENOMEM;
+		goto unlock;
+	}
+	n = kvm_default_routes(table->entries);
+	for (i = 0; i < vm->nr_msi_routes; i++, n++) {
+		table->entries[n].gsi = vm->msi_routes[i].gsi;
+		table->entries[n].type = KVM_IRQ_ROUTING_MSI;
+		table->entries[n].u.msi.address_lo = (uint32_t)vm->msi_routes[i].addr;
+		table->entries[n].u.msi.address_hi = (uint32_t)(vm->msi_routes[i].addr >> 32);
+		table->entries[n].u.msi.data = vm->msi_routes[i].data;
+	}
+	table->nr = n;
+	ret = xioctl(vm->fd, KVM_SET_GSI_ROUTING, table);
+	free(table);
+unlock:
+	pthread_mutex_unlock(&vm->routes_lock);
+	return ret;
 }
 
 static int kvm_vm_set_memory(struct hv_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva)
@@ -662,6 +767,9 @@ const struct hv_ops hv_kvm_ops = {
 	.vm_set_memory = kvm_vm_set_memory,
 	.vm_create_irqchip = kvm_vm_create_irqchip,
 	.vm_irq_line = kvm_vm_irq_line,
+	.vm_ioeventfd = kvm_vm_ioeventfd,
+	.vm_irqfd = kvm_vm_irqfd,
+	.vm_set_msi_route = kvm_vm_set_msi_route,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vcpu_run = kvm_vcpu_run,
