@@ -109,6 +109,35 @@ $(BUILD)/hcall-linux/bin/hcall-test: tests/guests/linux/hcall-test.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+# The virtio tests' programs for the stock Linux guest and the host beside it (docs/test-guests.md):
+# virtio-linux.cpio.gz holds /bin/vsock-test (tests/tools/xfer.c: vsock, TCP and Unix streams with a
+# checked pattern) and /bin/blk-bench (tests/guests/linux/blk-bench.c); the host gets vsock-host
+# (the same xfer program, for bothy's hybrid vsock sockets and the tap's TCP side) and blk-bench,
+# to measure the disk image directly. Static, plain flags, like hcall-linux.
+VIRTIO_LINUX_BINS := $(BUILD)/virtio-linux/bin/vsock-test $(BUILD)/virtio-linux/bin/blk-bench
+ifeq ($(ARCH)-$(HOST_ARCH),x86_64-x86_64)
+payloads: build/$(ARCH)/payloads/virtio-linux.cpio.gz
+tools: build/$(ARCH)/payloads/vsock-host build/$(ARCH)/payloads/blk-bench
+endif
+build/$(ARCH)/payloads/virtio-linux.cpio.gz: $(VIRTIO_LINUX_BINS)
+	chmod 0755 $(BUILD)/virtio-linux/bin
+	cd $(BUILD)/virtio-linux && printf 'bin\nbin/vsock-test\nbin/blk-bench\n' | cpio -o -H newc -R 0:0 --quiet -O ../virtio-linux.cpio
+	@mkdir -p $(dir $@)
+	gzip -9nc $(BUILD)/virtio-linux.cpio >$@.tmp
+	mv $@.tmp $@
+$(BUILD)/virtio-linux/bin/vsock-test: tests/tools/xfer.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
+$(BUILD)/virtio-linux/bin/blk-bench: tests/guests/linux/blk-bench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
+build/$(ARCH)/payloads/vsock-host: $(BUILD)/virtio-linux/bin/vsock-test
+	@mkdir -p $(dir $@)
+	cp $< $@
+build/$(ARCH)/payloads/blk-bench: $(BUILD)/virtio-linux/bin/blk-bench
+	@mkdir -p $(dir $@)
+	cp $< $@
+
 check:
 	./tests/check.sh
 
