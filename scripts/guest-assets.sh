@@ -7,7 +7,8 @@
 #   kernel-version       the kernel package it came from
 # and prints the two paths (KEY=VALUE lines: GUEST_KERNEL=..., GUEST_INITRD=...).
 #
-# The guest /init: mounts /proc, /sys, /dev; loads the virtio modules (quietly); prints
+# The guest /init: mounts /proc, /sys, /dev; loads the virtio modules (quietly); with console=hvcN
+# as the last console= on the command line, moves its stdin/stdout/stderr there; prints
 # "BOTHY-GUEST-UP"; then, if the kernel command line had words after " -- " (the kernel hands them
 # to init as arguments), runs them as one shell command and prints "BOTHY-CMD-EXIT <status>",
 # otherwise starts an interactive shell on the console. Then "poweroff -f", or "reboot -f" /
@@ -31,9 +32,12 @@ x86_64)
 esac
 
 # Modules the guest loads, in this order where they exist (their dependencies are added).
-guest_modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+# Built into the bookworm cloud kernel, so not listed: ext4 (also mounts ext2), jbd2, mbcache,
+# crc32c, af_packet, unix, hw_random (rng-core), the hvc core. virtio_mmio is for QEMU microvm
+# (its devices come through ACPI) and bothy's MMIO transport; crc32c_intel speeds up ext4 checksums.
+guest_modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio
 virtio_blk failover net_failover virtio_net virtio_console virtio_rng
-vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
+vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport crc32c_intel"
 
 out=$BOTHY_CACHE/$arch/guest
 mkdir -p "$out"
@@ -69,10 +73,23 @@ while read -r m; do
 done </lib/modules/load-order
 set -f
 after=poweroff
+con=
 for w in $(cat /proc/cmdline); do
-	case $w in bothy.after=*) after=${w#bothy.after=} ;; esac
+	case $w in
+	bothy.after=*) after=${w#bothy.after=} ;;
+	console=*) con=${w#console=}; con=${con%%,*} ;;
+	esac
 done
 set +f
+# console=hvc0 (virtio console): the kernel opened /dev/console before virtio_console was loaded,
+# so init may have no console at all; take the last console= device now that it exists.
+case $con in
+hvc*)
+	i=0
+	while [ ! -c "/dev/$con" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+	[ -c "/dev/$con" ] && exec <"/dev/$con" >"/dev/$con" 2>&1
+	;;
+esac
 echo BOTHY-GUEST-UP
 if [ $# -gt 0 ]; then
 	sh -c "$*"
