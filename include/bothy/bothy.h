@@ -16,12 +16,32 @@ struct abi_doc;
 struct hcall_range;
 struct hcall_owner;
 
-enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE };
+/* Where the guest's console goes: the UART (ttyS0), nowhere, or a virtio console (hvc0). */
+enum vm_console { VM_CONSOLE_STDIO, VM_CONSOLE_NONE, VM_CONSOLE_VIRTIO };
 enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
 
 #define VM_MAX_CPUS 64
 #define VM_DEFAULT_MEMORY (512ULL << 20)
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1 pci=off"
+/* The default when the VM has PCI devices (virtio on x86-64), or a virtio console. */
+#define VM_DEFAULT_CMDLINE_PCI "console=ttyS0 panic=-1"
+#define VM_DEFAULT_CMDLINE_HVC "console=hvc0 panic=-1"
+
+#define VM_MAX_DISKS 16
+#define VM_MAX_NETS 8
+
+/* Virtio devices (docs/virtio.md). */
+struct vm_disk {
+	const char *path; /* raw image */
+	bool readonly;
+	const char *serial; /* NULL: derived from the file name */
+};
+
+struct vm_net {
+	const char *tap; /* opened if it exists, created otherwise */
+	uint8_t mac[6];
+	bool has_mac;
+};
 
 struct vm_config {
 	const char *kernel_path; /* bzImage, PVH ELF (vmlinux or payload) */
@@ -40,6 +60,14 @@ struct vm_config {
 	unsigned nr_hcall_ranges;
 	const struct hcall_owner *hcall_owner; /* answers FORWARD; NULL: NOT_SUPPORTED */
 	bool hcall_user;                       /* serve hypercalls from user mode (default: kernel only) */
+	/* Virtio devices. */
+	const struct vm_disk *disks;
+	unsigned nr_disks;
+	const struct vm_net *nets;
+	unsigned nr_nets;
+	uint32_t vsock_cid;     /* 0: no vsock device; else >= 3 */
+	const char *vsock_path; /* host side of the hybrid vsock (Unix sockets) */
+	bool rng;               /* virtio-rng from getrandom() */
 };
 
 /* Why a VM stopped. The first reason reported wins. */
@@ -60,6 +88,8 @@ struct vm_stop_status {
 };
 
 void vm_config_init(struct vm_config *cfg);
+/* The kernel command line used when cfg->cmdline is NULL: it depends on the console and devices. */
+const char *vm_default_cmdline(const struct vm_config *cfg);
 /* Builds the VM; on failure *failed_step (if non-NULL) names the step. */
 int vm_create(const struct vm_config *cfg, struct vm **out, const char **failed_step);
 /* Runs the VM until it stops; fills *status. */

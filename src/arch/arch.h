@@ -20,6 +20,10 @@ int arch_memory_init(struct vm *vm);
 /* Interrupt controllers, timers and platform devices (UART, power, RTC...). */
 int arch_platform_init(struct vm *vm);
 void arch_platform_fini(struct vm *vm);
+/* Attaches a virtio device to this machine's transport (x86-64: PCI); *transport is for detach. */
+struct virtio_dev;
+int arch_virtio_attach(struct vm *vm, struct virtio_dev *vdev, void **transport);
+void arch_virtio_detach(struct vm *vm, void *transport);
 /* Loads kernel/initrd/cmdline and builds boot data (zero page, ACPI...). */
 int arch_boot_init(struct vm *vm);
 void arch_boot_fini(struct vm *vm);

@@ -227,6 +227,16 @@ static void undo_hcall(void *ctx)
 	hcall_dispatcher_fini(&vm->hcall);
 }
 
+static int step_devices(void *ctx)
+{
+	return vm_devices_init(ctx);
+}
+
+static void undo_devices(void *ctx)
+{
+	vm_devices_fini(ctx);
+}
+
 static int step_vcpus(void *ctx)
 {
 	struct vm *vm = ctx;
@@ -301,6 +311,7 @@ static const struct setup_step vm_setup_steps[] = {
 	{ "hcall", step_hcall, undo_hcall },
 	{ "memory", step_memory, undo_memory },
 	{ "platform", step_platform, undo_platform },
+	{ "devices", step_devices, undo_devices },
 	{ "vcpus", step_vcpus_checked, undo_vcpus },
 	{ "boot", step_boot, undo_boot },
 	{ "vcpu-state", step_vcpu_state, NULL },
@@ -316,6 +327,13 @@ static void vm_free(struct vm *vm)
 	free(vm->initrd_path);
 	free(vm->cmdline);
 	free(vm);
+}
+
+const char *vm_default_cmdline(const struct vm_config *cfg)
+{
+	if (cfg->console == VM_CONSOLE_VIRTIO)
+		return VM_DEFAULT_CMDLINE_HVC;
+	return vm_config_has_virtio(cfg) ? VM_DEFAULT_CMDLINE_PCI : VM_DEFAULT_CMDLINE;
 }
 
 static int vm_config_check(const struct vm_config *cfg)
@@ -360,7 +378,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, const char **failed_
 	bus_init(&vm->mmio_bus, "mmio");
 	vm->kernel_path = strdup(cfg->kernel_path);
 	vm->initrd_path = cfg->initrd_path ? strdup(cfg->initrd_path) : NULL;
-	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : VM_DEFAULT_CMDLINE);
+	vm->cmdline = strdup(cfg->cmdline ? cfg->cmdline : vm_default_cmdline(cfg));
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!vm->kernel_path || !vm->cmdline || (cfg->initrd_path && !vm->initrd_path)) {
 		ret = -ENOMEM;
@@ -553,12 +571,31 @@ struct console_pump {
 	bool eof;
 };
 
+/* How many input bytes the guest's console can take now. */
+static size_t console_room(struct vm *vm)
+{
+	if (vm->cfg.console == VM_CONSOLE_VIRTIO)
+		return 256; /* a pipe to virtio-console: it buffers */
+	return vm->console ? serial_rx_room(vm->console) : 0;
+}
+
+static void console_deliver(struct vm *vm, const uint8_t *buf, size_t len)
+{
+	if (vm->cfg.console != VM_CONSOLE_VIRTIO) {
+		serial_receive(vm->console, buf, len);
+		return;
+	}
+	/* The pipe holds 64 KiB; a guest that never reads its console loses input beyond that. */
+	if (len && write(vm->devices.console_in[1], buf, len) != (ssize_t)len)
+		log_warn("console input dropped: the guest is not reading hvc0");
+}
+
 static void pump_console(struct vm *vm, struct console_pump *p)
 {
 	uint8_t buf[256], out[256];
 	size_t n_out = 0;
 	ssize_t n;
-	size_t room = serial_rx_room(vm->console);
+	size_t room = console_room(vm);
 
 	if (!room)
 		return;
@@ -583,7 +620,7 @@ static void pump_console(struct vm *vm, struct console_pump *p)
 		}
 		out[n_out++] = buf[i];
 	}
-	serial_receive(vm->console, out, n_out);
+	console_deliver(vm, out, n_out);
 }
 
 int vm_run(struct vm *vm, struct vm_stop_status *status)
@@ -623,9 +660,10 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = -1, .events = POLLIN },
 		};
-		bool want_input = vm->console && vm->cfg.console == VM_CONSOLE_STDIO && !pump.eof;
+		bool want_input = vm->cfg.console != VM_CONSOLE_NONE && !pump.eof &&
+				  (vm->console || vm->cfg.console == VM_CONSOLE_VIRTIO);
 
-		if (want_input && serial_rx_room(vm->console))
+		if (want_input && console_room(vm))
 			fds[2].fd = vm->cfg.console_in_fd;
 		/* A full receive FIFO drains as the guest reads: poll again soon. */
 		if (poll(fds, 3, want_input && fds[2].fd < 0 ? 10 : -1) < 0 && errno != EINTR) {

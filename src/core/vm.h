@@ -8,6 +8,7 @@
 
 #include "bothy/bothy.h"
 #include "core/bus.h"
+#include "core/devices.h"
 #include "core/gmem.h"
 #include "hcall/hcall.h"
 #include "hv/hv.h"
@@ -50,6 +51,8 @@ struct vm {
 	struct abi_manifest abi_limit, abi;
 	/* Hypercalls: filter, built-in services, the VM owner, counters. */
 	struct hcall_dispatcher hcall;
+	/* Virtio devices and their transports. */
+	struct vm_devices devices;
 };
 
 int vm_irq_line(struct vm *vm, uint32_t irq, bool level);

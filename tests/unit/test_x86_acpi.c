@@ -64,7 +64,7 @@ static void build(struct acpi_image *img, unsigned ncpus)
 	img->gm = make_ram();
 	/* Garbage first: the builder must not rely on zeroed memory. */
 	assert_int_equal(gmem_fill(img->gm, X86_ACPI_ADDR, 0xa5, X86_ACPI_MAX), 0);
-	assert_int_equal(x86_acpi_build(img->gm, X86_ACPI_ADDR, X86_ACPI_MAX, ncpus, &img->rsdp), 0);
+	assert_int_equal(x86_acpi_build(img->gm, X86_ACPI_ADDR, X86_ACPI_MAX, ncpus, false, &img->rsdp), 0);
 	assert_int_equal(img->rsdp, X86_ACPI_ADDR);
 	assert_int_equal(gmem_read(img->gm, X86_ACPI_ADDR, img->mem, sizeof(img->mem)), 0);
 }
@@ -534,12 +534,12 @@ static void test_acpi_errors(void **state)
 	uint64_t rsdp = 0x1234;
 
 	(void)state;
-	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, 0, &rsdp), -EINVAL);
-	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, X86_ACPI_MAX_CPUS + 1, &rsdp), -EINVAL);
-	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR + 4, X86_ACPI_MAX, 1, &rsdp), -EINVAL);
-	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, 128, 1, &rsdp), -ENOSPC);
-	assert_int_equal(x86_acpi_build(gm, RAM - 64, X86_ACPI_MAX, 1, &rsdp), -EFAULT);
-	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, 1, NULL), -EINVAL);
+	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, 0, false, &rsdp), -EINVAL);
+	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, X86_ACPI_MAX_CPUS + 1, false, &rsdp), -EINVAL);
+	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR + 4, X86_ACPI_MAX, 1, false, &rsdp), -EINVAL);
+	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, 128, 1, false, &rsdp), -ENOSPC);
+	assert_int_equal(x86_acpi_build(gm, RAM - 64, X86_ACPI_MAX, 1, false, &rsdp), -EFAULT);
+	assert_int_equal(x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, 1, false, NULL), -EINVAL);
 	assert_int_equal(rsdp, 0x1234); /* untouched on failure */
 	gmem_destroy(gm);
 }

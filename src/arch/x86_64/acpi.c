@@ -222,7 +222,7 @@ _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI");
 #define AML_DEVICE 0x82
 #define AML_ROOT_CHAR 0x5c
 
-#define AML_MAX 256
+#define AML_MAX 512
 
 /* A bounded byte builder; overflow is sticky and checked once at the end. */
 struct aml {
@@ -405,6 +405,59 @@ static void aml_isa_devices(struct aml *a)
 	aml_pkg(a, &scope_op, 1, &scope);
 }
 
+/*
+ * Scope(\_SB_) { Device(PCI0) { Name(_HID, EisaId("PNP0A03")) Name(_UID, 0) Name(_SEG, 0) Name(_BBN, 0)
+ *   Name(_CRS, ResourceTemplate() { WordBusNumber(0-0), IO(0xcf8, 8), WordIO(0-0xcf7),
+ *   WordIO(0xd00-0xffff), DWordMemory(the BAR window) }) } }
+ * Linux's ACPI PCI root driver scans bus 0 through the configuration ports and
+ * keeps bothy's BAR placement because it lies inside the memory window. No
+ * _PRT: bothy's functions have no INTx pin and interrupt through MSI-X.
+ */
+static void aml_pci_host_bridge(struct aml *a)
+{
+	const uint8_t buffer_op = AML_BUFFER, scope_op = AML_SCOPE;
+	const uint8_t device_op[2] = { AML_EXT_PREFIX, AML_DEVICE };
+	const uint32_t mem_min = (uint32_t)X86_PCI_MMIO_BASE, mem_len = (uint32_t)X86_PCI_MMIO_SIZE;
+	const uint32_t mem_max = mem_min + mem_len - 1;
+	uint8_t crs[] = {
+		/* Word Address Space: bus numbers 0-0 (producer, fixed min/max) */
+		0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+		/* IO: the configuration ports 0xcf8-0xcff, which the bridge itself consumes */
+		0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08,
+		/* Word Address Space: I/O 0x0000-0x0cf7 and 0x0d00-0xffff passed down */
+		0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x00, 0xf7, 0x0c, 0, 0, 0xf8, 0x0c,
+		0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0x00, 0x0d, 0xff, 0xff, 0, 0, 0x00, 0xf3,
+		/* DWord Address Space: memory, non-cacheable read/write, the BAR window */
+		0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0,
+		(uint8_t)mem_min, (uint8_t)(mem_min >> 8), (uint8_t)(mem_min >> 16), (uint8_t)(mem_min >> 24),
+		(uint8_t)mem_max, (uint8_t)(mem_max >> 8), (uint8_t)(mem_max >> 16), (uint8_t)(mem_max >> 24),
+		0, 0, 0, 0,
+		(uint8_t)mem_len, (uint8_t)(mem_len >> 8), (uint8_t)(mem_len >> 16), (uint8_t)(mem_len >> 24),
+		0x79, 0x00, /* EndTag */
+	};
+	struct aml buf = { .len = 0 }, dev = { .len = 0 }, scope = { .len = 0 };
+
+	aml_int(&buf, sizeof(crs));
+	aml_put(&buf, crs, sizeof(crs));
+
+	aml_put(&dev, "PCI0", 4);
+	aml_name(&dev, "_HID");
+	aml_dword(&dev, aml_eisa_id("PNP0A03"));
+	aml_name(&dev, "_UID");
+	aml_int(&dev, 0);
+	aml_name(&dev, "_SEG");
+	aml_int(&dev, 0);
+	aml_name(&dev, "_BBN");
+	aml_int(&dev, 0);
+	aml_name(&dev, "_CRS");
+	aml_pkg(&dev, &buffer_op, 1, &buf);
+
+	aml_u8(&scope, AML_ROOT_CHAR);
+	aml_put(&scope, "_SB_", 4);
+	aml_pkg(&scope, device_op, 2, &dev);
+	aml_pkg(a, &scope_op, 1, &scope);
+}
+
 /* --- tables ----------------------------------------------------------------- */
 
 static uint8_t acpi_checksum(const void *p, size_t len)
@@ -531,7 +584,7 @@ static void acpi_fill_madt(uint8_t *p, unsigned ncpus)
 	acpi_header_init(p, "APIC", (uint32_t)off, 5, "BOTHMADT");
 }
 
-int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned ncpus, uint64_t *rsdp_out)
+int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned ncpus, bool pci, uint64_t *rsdp_out)
 {
 	struct aml dsdt_body = { .len = 0 };
 	struct acpi_rsdp rsdp;
@@ -546,6 +599,8 @@ int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned nc
 
 	aml_sleep_state(&dsdt_body, "_S5_", X86_ACPI_S5_TYPE);
 	aml_isa_devices(&dsdt_body);
+	if (pci)
+		aml_pci_host_bridge(&dsdt_body);
 	if (dsdt_body.overflow)
 		return -ENOSPC;
 

@@ -8,6 +8,7 @@
 #define BOTHY_ARCH_X86_64_ACPI_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/gmem.h"
@@ -21,9 +22,10 @@
  * *rsdp_out. The range should be e820-reserved (layout.h: X86_ACPI_ADDR).
  * Returns 0, -EINVAL (ncpus not 1..X86_ACPI_MAX_CPUS, base misaligned),
  * -ENOSPC (the tables need more than max_len), -EFAULT (range not in RAM)
- * or -ENOMEM.
+ * or -ENOMEM. With @pci the DSDT describes the PCI host bridge (bus 0, the
+ * configuration ports, I/O and the BAR window of layout.h).
  */
-int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned ncpus, uint64_t *rsdp_out);
+int x86_acpi_build(struct gmem *gm, uint64_t base, uint64_t max_len, unsigned ncpus, bool pci, uint64_t *rsdp_out);
 
 /*
  * AML PkgLength (ACPI 6.5 section 20.2.4) for a package whose contents after

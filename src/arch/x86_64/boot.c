@@ -194,7 +194,7 @@ int x86_boot_load(struct gmem *gm, const struct x86_boot_image *img, struct x86_
 		x86_boot_set_error(err, errlen, "cannot write the kernel and boot data to guest RAM");
 		return ret;
 	}
-	ret = x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, img->ncpus, &info.rsdp);
+	ret = x86_acpi_build(gm, X86_ACPI_ADDR, X86_ACPI_MAX, img->ncpus, img->pci, &info.rsdp);
 	if (ret) {
 		x86_boot_set_error(err, errlen, "cannot build the ACPI tables: %s", strerror(-ret));
 		return ret;

@@ -23,6 +23,7 @@ struct x86_boot_image {
 	size_t initrd_len;
 	const char *cmdline;
 	unsigned ncpus;
+	bool pci; /* the machine has a PCI host bridge to describe */
 };
 
 struct x86_boot_info {

@@ -31,6 +31,9 @@
 /* RAM above this moves to 4 GiB, leaving a hole for LAPIC, IOAPIC and MMIO devices. */
 #define X86_MMIO_HOLE_START 0xc0000000ULL
 #define X86_MMIO_HOLE_END   0x100000000ULL
+/* PCI BARs are placed in [PCI_MMIO_BASE, IOAPIC): described by the host bridge's _CRS. */
+#define X86_PCI_MMIO_BASE   X86_MMIO_HOLE_START
+#define X86_PCI_MMIO_SIZE   (X86_IOAPIC_ADDR - X86_PCI_MMIO_BASE)
 #define X86_IOAPIC_ADDR     0xfec00000ULL
 #define X86_LAPIC_ADDR      0xfee00000ULL
 

@@ -16,8 +16,11 @@
 #include "arch/x86_64/layout.h"
 #include "core/log.h"
 #include "core/vm.h"
+#include "core/devices.h"
 #include "devices/platform.h"
 #include "devices/serial.h"
+#include "devices/virtio/pci.h"
+#include "devices/virtio/virtio.h"
 
 static struct x86_machine *machine(struct vm *vm)
 {
@@ -64,6 +67,23 @@ int arch_platform_init(struct vm *vm)
 			    vm->cfg.console == VM_CONSOLE_STDIO ? vm->cfg.console_out_fd : -1, &m->com1);
 	if (ret)
 		goto free_machine;
+	m->has_pci = vm_config_has_virtio(&vm->cfg);
+	if (m->has_pci) {
+		ret = pci_bus_init(&m->pci, X86_PCI_MMIO_BASE, X86_PCI_MMIO_SIZE);
+		if (ret)
+			goto destroy_serial;
+		/* Port 0xcf9 sits inside the configuration ports: the bus passes its byte writes on. */
+		m->pci.cf9_ops = &reset_control_bus_ops;
+		m->pci.cf9_opaque = vm;
+		m->next_gsi = HV_MSI_GSI_BASE;
+		ret = bus_register(&vm->mmio_bus, X86_PCI_MMIO_BASE, X86_PCI_MMIO_SIZE, &pci_mmio_bus_ops, &m->pci,
+				   "pci-mmio");
+		if (ret)
+			goto fini_pci;
+	}
+	ret = cmos_create(&m->cmos);
+	if (ret)
+		goto fini_pci;
 	ret = cmos_create(&m->cmos);
 	if (ret)
 		goto destroy_serial;
@@ -82,6 +102,7 @@ int arch_platform_init(struct vm *vm)
 			{ X86_PORT_POST, 1, &sink_bus_ops, vm, "post" },
 			{ X86_PORT_ACPI_SLEEP_CTL, 3, &acpi_power_bus_ops, vm, "acpi-power" },
 			{ X86_PORT_RESET_CTL, 1, &reset_control_bus_ops, vm, "reset-control" },
+			{ PCI_CONF_PORT, PCI_CONF_PORTS, &pci_conf_bus_ops, &m->pci, "pci-config" },
 			{ X86_PORT_DEBUG_EXIT, 1, &debug_exit_bus_ops, vm, "debug-exit" },
 		};
 		size_t n = sizeof(ports) / sizeof(ports[0]);
@@ -89,6 +110,9 @@ int arch_platform_init(struct vm *vm)
 		if (!vm->cfg.debug_exit)
 			n--; /* the test exit port is last and opt-in */
 		for (size_t i = 0; i < n; i++) {
+			/* With PCI, the configuration ports take 0xcf9 (one or the other, never both). */
+			if (ports[i].ops == (m->has_pci ? &reset_control_bus_ops : &pci_conf_bus_ops))
+				continue;
 			ret = bus_register(&vm->pio_bus, ports[i].base, ports[i].len, ports[i].ops, ports[i].opaque,
 					   ports[i].name);
 			if (ret) {
@@ -102,6 +126,11 @@ int arch_platform_init(struct vm *vm)
 
 destroy_cmos:
 	cmos_destroy(m->cmos);
+fini_pci:
+	if (m->has_pci) {
+		bus_init(&vm->mmio_bus, "mmio");
+		pci_bus_fini(&m->pci);
+	}
 destroy_serial:
 	serial_destroy(m->com1);
 free_machine:
@@ -118,10 +147,38 @@ void arch_platform_fini(struct vm *vm)
 		return;
 	vm->console = NULL;
 	bus_init(&vm->pio_bus, "pio");
+	bus_init(&vm->mmio_bus, "mmio");
+	if (m->has_pci)
+		pci_bus_fini(&m->pci);
 	cmos_destroy(m->cmos);
 	serial_destroy(m->com1);
 	free(m);
 	vm->arch = NULL;
+}
+
+int arch_virtio_attach(struct vm *vm, struct virtio_dev *vdev, void **transport)
+{
+	struct x86_machine *m = machine(vm);
+	struct virtio_pci_platform plat = { vm->hv_ops, vm->hv_vm, m->next_gsi };
+	struct virtio_pci *vp;
+	int ret;
+
+	if (!m->has_pci)
+		return -ENODEV;
+	if (m->next_gsi + virtio_pci_nr_vectors(vdev->nr_queues) > HV_MAX_GSI)
+		return -ENOSPC;
+	ret = virtio_pci_create(vdev, &m->pci, &plat, &vp);
+	if (ret)
+		return ret;
+	m->next_gsi += virtio_pci_nr_vectors(vdev->nr_queues);
+	*transport = vp;
+	return 0;
+}
+
+void arch_virtio_detach(struct vm *vm, void *transport)
+{
+	(void)vm;
+	virtio_pci_destroy(transport);
 }
 
 /* Maps a whole file read-only; the kernel and initrd are untrusted input. */
@@ -199,6 +256,7 @@ int arch_boot_init(struct vm *vm)
 		.initrd_len = initrd.len,
 		.cmdline = vm->cfg.cmdline,
 		.ncpus = vm->nr_vcpus,
+		.pci = m->has_pci,
 	};
 	ret = x86_boot_load(vm->gmem, &img, &m->boot, err, sizeof(err));
 	if (ret)

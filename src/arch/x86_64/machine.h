@@ -2,6 +2,7 @@
 #ifndef BOTHY_ARCH_X86_64_MACHINE_H
 #define BOTHY_ARCH_X86_64_MACHINE_H
 
+#include "devices/pci.h"
 #include "arch/x86_64/boot.h"
 #include "hv/hv.h"
 
@@ -11,6 +12,9 @@ struct vm;
 struct vcpu;
 
 struct x86_machine {
+	bool has_pci;           /* the VM has PCI devices: bus, config ports, ACPI host bridge */
+	struct pci_bus pci;
+	uint32_t next_gsi;      /* MSI GSIs handed to PCI functions */
 	struct serial *com1;
 	struct cmos *cmos;
 	struct x86_boot_info boot;
