@@ -28,6 +28,11 @@ struct run_options {
 	bool stats;
 	int verbose;
 	int help;
+	/* Virtio devices; vm.disks/vm.nets point here, their strings into strbuf. */
+	struct vm_disk disks[VM_MAX_DISKS];
+	struct vm_net nets[VM_MAX_NETS];
+	char strbuf[8192];
+	size_t strbuf_used;
 };
 
 /*

@@ -24,13 +24,22 @@ void cli_usage_run(FILE *out)
 		"usage: bothy run --kernel FILE [options]\n"
 		"  -k, --kernel FILE        bzImage, vmlinux (PVH) or PVH ELF payload\n"
 		"  -i, --initrd FILE        initial ramdisk\n"
-		"  -c, --cmdline STRING     kernel command line (default: \"%s\")\n"
+		"  -c, --cmdline STRING     kernel command line (default: \"%s\";\n"
+		"                           with virtio devices without pci=off, with --console\n"
+		"                           virtio console=hvc0)\n"
 		"  -a, --append STRING      append to the command line\n"
 		"  -p, --cpus N             vCPUs, 1..%d (default 1)\n"
 		"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default %lluM)\n"
 		"      --shared-memory      back guest RAM with a memfd (shareable; slower boots\n"
 		"                           where shmem huge pages are off)\n"
-		"      --console stdio|none where the serial console goes (default stdio)\n"
+		"      --console stdio|none|virtio  the guest console: the UART (ttyS0) on stdio,\n"
+		"                           nowhere, or a virtio console (hvc0) on stdio\n"
+		"      --disk path=FILE[,ro][,serial=S]  virtio disk from a raw image (repeatable)\n"
+		"      --net tap=NAME[,mac=MAC]  virtio network on a tap device, opened or created\n"
+		"                           (repeatable; needs CAP_NET_ADMIN to create)\n"
+		"      --vsock cid=N,path=P virtio vsock; guest port X to host is Unix socket P_X,\n"
+		"                           host to guest: connect to P and send \"CONNECT X\\n\"\n"
+		"      --rng                virtio entropy device (host getrandom())\n"
 		"      --on-reboot exit|restart  what a guest reboot does (default exit)\n"
 		"      --debug-exit         port 0xf4: a guest write of V ends bothy with status V\n"
 		"      --abi FILE           guest ABI template or manifest (docs/guest-abi.md);\n"
@@ -47,6 +56,162 @@ void cli_usage_run(FILE *out)
 		"Exit status: 0 guest powered off (or rebooted with --on-reboot=exit), 1 VMM error,\n"
 		"2 usage, 3 guest crashed, 128+N stopped by signal N, V from --debug-exit.\n",
 		VM_DEFAULT_CMDLINE, VM_MAX_CPUS, (unsigned long long)(VM_DEFAULT_MEMORY >> 20));
+}
+
+/* Copies @len bytes of @s into the options' string buffer (lives as long as @opts). */
+static const char *opts_str(struct run_options *opts, const char *s, size_t len)
+{
+	char *p;
+
+	if (len + 1 > sizeof(opts->strbuf) - opts->strbuf_used)
+		return NULL;
+	p = opts->strbuf + opts->strbuf_used;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	opts->strbuf_used += len + 1;
+	return p;
+}
+
+/*
+ * Walks "key=value,flag,..." one item at a time: *key and *val (NULL for a
+ * bare flag) point into @opts' buffer. Returns 1 per item, 0 at the end,
+ * -ENOMEM when the buffer is full.
+ */
+static int next_kv(struct run_options *opts, const char **cursor, const char **key, const char **val)
+{
+	const char *item = *cursor, *comma, *eq;
+	size_t len;
+
+	if (!*item)
+		return 0;
+	comma = strchr(item, ',');
+	len = comma ? (size_t)(comma - item) : strlen(item);
+	*cursor = comma ? comma + 1 : item + len;
+	eq = memchr(item, '=', len);
+	*key = opts_str(opts, item, eq ? (size_t)(eq - item) : len);
+	*val = eq ? opts_str(opts, eq + 1, len - (size_t)(eq - item) - 1) : NULL;
+	return *key && (!eq || *val) ? 1 : -ENOMEM;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -EINVAL : 0; /* a multicast address cannot be a NIC's */
+}
+
+static int parse_disk(struct run_options *opts, const char *arg, char *err, size_t errlen)
+{
+	struct vm_disk *d = &opts->disks[opts->vm.nr_disks];
+	const char *key, *val;
+	int r;
+
+	if (opts->vm.nr_disks == VM_MAX_DISKS) {
+		snprintf(err, errlen, "--disk: at most %d disks", VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	*d = (struct vm_disk){ 0 };
+	while ((r = next_kv(opts, &arg, &key, &val)) > 0) {
+		if (!strcmp(key, "path") && val && *val)
+			d->path = val;
+		else if (!strcmp(key, "ro") && !val)
+			d->readonly = true;
+		else if (!strcmp(key, "serial") && val && strlen(val) <= 20)
+			d->serial = val;
+		else {
+			snprintf(err, errlen, "--disk: bad item '%s%s%s' (expected path=FILE, ro, serial=S of at "
+				 "most 20 characters)", key, val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	if (r < 0 || !d->path) {
+		snprintf(err, errlen, r < 0 ? "--disk: arguments too long" : "--disk: path=FILE is required");
+		return -EINVAL;
+	}
+	opts->vm.nr_disks++;
+	return 0;
+}
+
+static int parse_net(struct run_options *opts, const char *arg, char *err, size_t errlen)
+{
+	struct vm_net *n = &opts->nets[opts->vm.nr_nets];
+	const char *key, *val;
+	int r;
+
+	if (opts->vm.nr_nets == VM_MAX_NETS) {
+		snprintf(err, errlen, "--net: at most %d interfaces", VM_MAX_NETS);
+		return -EINVAL;
+	}
+	*n = (struct vm_net){ 0 };
+	while ((r = next_kv(opts, &arg, &key, &val)) > 0) {
+		if (!strcmp(key, "tap") && val && *val && strlen(val) < 16) {
+			n->tap = val;
+		} else if (!strcmp(key, "mac") && val) {
+			if (parse_mac(val, n->mac)) {
+				snprintf(err, errlen, "--net: mac '%s': expected a unicast address like 02:00:00:00:00:01",
+					 val);
+				return -EINVAL;
+			}
+			n->has_mac = true;
+		} else {
+			snprintf(err, errlen, "--net: bad item '%s%s%s' (expected tap=NAME of at most 15 characters, "
+				 "mac=MAC)", key, val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	if (r < 0 || !n->tap) {
+		snprintf(err, errlen, r < 0 ? "--net: arguments too long" : "--net: tap=NAME is required");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < opts->vm.nr_nets; i++) {
+		if (!strcmp(opts->nets[i].tap, n->tap)) {
+			snprintf(err, errlen, "--net: tap '%s' given twice", n->tap);
+			return -EINVAL;
+		}
+	}
+	opts->vm.nr_nets++;
+	return 0;
+}
+
+static int parse_vsock(struct run_options *opts, const char *arg, char *err, size_t errlen)
+{
+	const char *key, *val;
+	unsigned long long cid = 0;
+	char *end;
+	int r;
+
+	if (opts->vm.vsock_cid) {
+		snprintf(err, errlen, "--vsock: only one vsock device per VM");
+		return -EINVAL;
+	}
+	while ((r = next_kv(opts, &arg, &key, &val)) > 0) {
+		if (!strcmp(key, "cid") && val && *val) {
+			errno = 0;
+			cid = strtoull(val, &end, 0);
+			/* 0-2 are the hypervisor, local and host CIDs; 2^32-1 is VMADDR_CID_ANY. */
+			if (errno || *end || *val == '-' || cid < 3 || cid >= 0xffffffffull) {
+				snprintf(err, errlen, "--vsock: cid '%s': expected a number from 3 to 4294967294", val);
+				return -EINVAL;
+			}
+		} else if (!strcmp(key, "path") && val && *val) {
+			opts->vm.vsock_path = val;
+		} else {
+			snprintf(err, errlen, "--vsock: bad item '%s%s%s' (expected cid=N, path=P)", key,
+				 val ? "=" : "", val ? val : "");
+			return -EINVAL;
+		}
+	}
+	if (r < 0 || !cid || !opts->vm.vsock_path) {
+		snprintf(err, errlen, r < 0 ? "--vsock: arguments too long" : "--vsock: cid=N and path=P are required");
+		return -EINVAL;
+	}
+	opts->vm.vsock_cid = (uint32_t)cid;
+	return 0;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -67,7 +232,8 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, size_t errlen)
 {
 	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY, OPT_ABI, OPT_HCALL_FILTER,
-	       OPT_HCALL_HANDLER, OPT_HCALL_TIMEOUT, OPT_HCALL_CPL, OPT_STATS };
+	       OPT_HCALL_HANDLER, OPT_HCALL_TIMEOUT, OPT_HCALL_CPL, OPT_STATS, OPT_DISK, OPT_NET, OPT_VSOCK,
+	       OPT_RNG };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -85,11 +251,15 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		{ "hcall-timeout", required_argument, NULL, OPT_HCALL_TIMEOUT },
 		{ "hcall-cpl", required_argument, NULL, OPT_HCALL_CPL },
 		{ "stats", no_argument, NULL, OPT_STATS },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
+		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmdline = VM_DEFAULT_CMDLINE, *append = NULL;
+	const char *cmdline = NULL, *append = NULL;
 	unsigned cpus, timeout_ms;
 	int c, n;
 
@@ -98,6 +268,8 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 	opts->on_reboot = VM_REBOOT_EXIT;
 	opts->hcall_timeout_ms = 1000;
 	opts->vm.hcall_ranges = opts->hcall_ranges;
+	opts->vm.disks = opts->disks;
+	opts->vm.nets = opts->nets;
 	optind = 0; /* reset getopt: tests parse many times */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:a:p:m:vh", longopts, NULL)) != -1) {
@@ -140,8 +312,10 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 				opts->vm.console = VM_CONSOLE_STDIO;
 			} else if (!strcmp(optarg, "none")) {
 				opts->vm.console = VM_CONSOLE_NONE;
+			} else if (!strcmp(optarg, "virtio")) {
+				opts->vm.console = VM_CONSOLE_VIRTIO;
 			} else {
-				snprintf(err, errlen, "--console '%s': expected stdio or none", optarg);
+				snprintf(err, errlen, "--console '%s': expected stdio, none or virtio", optarg);
 				return -EINVAL;
 			}
 			break;
@@ -203,6 +377,21 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		case OPT_STATS:
 			opts->stats = true;
 			break;
+		case OPT_DISK:
+			if (parse_disk(opts, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_NET:
+			if (parse_net(opts, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_VSOCK:
+			if (parse_vsock(opts, optarg, err, errlen))
+				return -EINVAL;
+			break;
+		case OPT_RNG:
+			opts->vm.rng = true;
+			break;
 		case 'v':
 			opts->verbose++;
 			break;
@@ -225,6 +414,8 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		snprintf(err, errlen, "--kernel is required");
 		return -EINVAL;
 	}
+	if (!cmdline)
+		cmdline = vm_default_cmdline(&opts->vm);
 	n = snprintf(opts->cmdline_buf, sizeof(opts->cmdline_buf), "%s%s%s", cmdline, append ? " " : "",
 		     append ? append : "");
 	if (n < 0 || (size_t)n >= sizeof(opts->cmdline_buf)) {
@@ -352,7 +543,7 @@ int cmd_run(int argc, char **argv)
 		}
 		if (handler)
 			hcall_socket_set_stop_fd(handler, vm->stop_eventfd);
-		if (opts.vm.console == VM_CONSOLE_STDIO && !boots)
+		if (opts.vm.console != VM_CONSOLE_NONE && !boots)
 			terminal_raw();
 		boots++;
 		ret = vm_run(vm, &st);
