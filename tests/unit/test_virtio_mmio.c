@@ -15,6 +15,7 @@
 
 #include "core/bus.h"
 #include "core/gmem.h"
+#include "devices/virtio/devices.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 
@@ -602,6 +603,74 @@ static void test_bad_accesses_ignored(void **state)
 	fake_teardown(f);
 }
 
+/* The whole path with a real device: a driver's notify, the rng's worker, the used ring, the line. */
+struct line {
+	bool level;
+	unsigned raises;
+};
+
+static void line_set(void *opaque, bool level)
+{
+	struct line *l = opaque;
+
+	if (level)
+		__atomic_add_fetch(&l->raises, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&l->level, level, __ATOMIC_RELEASE);
+}
+
+static void test_rng_end_to_end(void **state)
+{
+	struct line line = { 0 };
+	struct virtio_mmio_platform plat = { .base = BASE, .irq = IRQ, .opaque = &line, .set_irq = line_set };
+	struct fake f; /* only its gm and m fields: rd/wr/negotiate/setup_queue take a fake */
+	struct virtio_dev *vdev;
+	uint8_t desc[16] = { 0 };
+	uint64_t addr = 0x40000;
+	uint32_t len = 32, used_len = 0;
+	uint16_t flags = VIRTQ_DESC_F_WRITE, head = 0, one = 1;
+	uint16_t *used_idx;
+	int i;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(gmem_create(&f.gm), 0);
+	assert_int_equal(gmem_add_region(f.gm, 0, 1 << 20), 0);
+	assert_int_equal(virtio_rng_create(f.gm, 0, &vdev), 0);
+	assert_int_equal(virtio_mmio_create(vdev, &plat, &f.m), 0);
+	assert_int_equal(virtio_dev_start(vdev), 0);
+
+	assert_int_equal(rd(&f, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
+	assert_int_equal(negotiate(&f, 0, V1_HI), ALL_OK);
+	setup_queue(&f, 0, 8, 0x10000);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_QUEUE_READY), 1);
+	wr(&f, VIRTIO_MMIO_STATUS, ALL_OK | VIRTIO_STATUS_DRIVER_OK);
+
+	/* one 32-byte writable buffer, made available, then notified */
+	memcpy(desc, &addr, 8);
+	memcpy(desc + 8, &len, 4);
+	memcpy(desc + 12, &flags, 2);
+	assert_int_equal(gmem_write(f.gm, 0x10000, desc, sizeof(desc)), 0);
+	assert_int_equal(gmem_write(f.gm, 0x11004, &head, 2), 0);
+	__atomic_store_n((uint16_t *)gmem_ptr(f.gm, 0x11002, 2), one, __ATOMIC_RELEASE);
+	wr(&f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+
+	used_idx = gmem_ptr(f.gm, 0x12002, 2);
+	for (i = 0; i < 2000 && !__atomic_load_n(&line.level, __ATOMIC_ACQUIRE); i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	assert_true(__atomic_load_n(&line.level, __ATOMIC_ACQUIRE));
+	assert_int_equal(__atomic_load_n(used_idx, __ATOMIC_ACQUIRE), 1);
+	assert_int_equal(gmem_read(f.gm, 0x12008, &used_len, 4), 0);
+	assert_int_equal(used_len, 32);
+	assert_int_equal(rd(&f, VIRTIO_MMIO_INTERRUPT_STATUS), VIRTIO_MMIO_INT_VRING);
+	wr(&f, VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	assert_false(__atomic_load_n(&line.level, __ATOMIC_ACQUIRE));
+	assert_int_equal(__atomic_load_n(&line.raises, __ATOMIC_ACQUIRE), 1);
+
+	virtio_mmio_destroy(f.m);
+	virtio_dev_destroy(vdev);
+	gmem_destroy(f.gm);
+}
+
 static void test_create_checks_arguments(void **state)
 {
 	struct virtio_mmio_platform plat = { .base = BASE };
@@ -631,6 +700,7 @@ int main(void)
 		cmocka_unit_test(test_reset_clears_queues),
 		cmocka_unit_test(test_config_space),
 		cmocka_unit_test(test_bad_accesses_ignored),
+		cmocka_unit_test(test_rng_end_to_end),
 		cmocka_unit_test(test_create_checks_arguments),
 	};
 
