@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "backends/block.h"
+#include "core/gmem.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/devices.h"
 #include "devices/virtio/virtio.h"
@@ -675,6 +676,215 @@ static void test_lock_conflicts(void **state)
 	unlink(path);
 }
 
+/* Through a real split ring in guest memory: the worker's path (pop, handle, push, one interrupt). */
+#define RING_DESC 0x1000
+#define RING_AVAIL 0x3000
+#define RING_USED 0x4000
+#define RING_BUFS 0x10000
+#define RING_SIZE 16
+
+static unsigned notify_queue_calls, notify_config_calls;
+
+static void fake_notify_queue(struct virtio_dev *vdev, unsigned q)
+{
+	(void)vdev;
+	(void)q;
+	notify_queue_calls++;
+}
+
+static void fake_notify_config(struct virtio_dev *vdev)
+{
+	(void)vdev;
+	notify_config_calls++;
+}
+
+static const struct virtio_transport_ops fake_transport = {
+	.notify_queue = fake_notify_queue,
+	.notify_config = fake_notify_config,
+};
+
+struct ring {
+	struct gmem *gm;
+	struct virtio_dev *vdev;
+	uint16_t next_desc, avail_idx;
+	uint64_t next_buf;
+};
+
+static void ring_setup(struct ring *r, struct disk *d)
+{
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(gmem_create(&r->gm), 0);
+	assert_int_equal(gmem_add_region(r->gm, 0, 1 << 20), 0);
+	r->vdev = d->vdev;
+	r->vdev->gmem = r->gm;
+	r->vdev->transport = &fake_transport;
+	r->vdev->queues[0].size = RING_SIZE;
+	r->vdev->queues[0].desc_gpa = RING_DESC;
+	r->vdev->queues[0].avail_gpa = RING_AVAIL;
+	r->vdev->queues[0].used_gpa = RING_USED;
+	assert_int_equal(virtq_enable(&r->vdev->queues[0], r->gm, false, false), 0);
+	r->next_buf = RING_BUFS;
+	notify_queue_calls = notify_config_calls = 0;
+}
+
+/* Guest buffer of @len bytes; returns its address. */
+static uint64_t ring_buf(struct ring *r, const void *src, uint32_t len)
+{
+	uint64_t gpa = r->next_buf;
+
+	if (src)
+		assert_int_equal(gmem_write(r->gm, gpa, src, len), 0);
+	else
+		assert_int_equal(gmem_fill(r->gm, gpa, 0xee, len), 0);
+	r->next_buf += (len + 15) & ~15u;
+	return gpa;
+}
+
+/* Appends a descriptor chained to the next one unless @last; returns its index. */
+static uint16_t ring_desc(struct ring *r, uint64_t gpa, uint32_t len, bool writable, bool last)
+{
+	uint16_t i = r->next_desc++;
+	uint8_t d[16];
+	uint64_t a = htole64(gpa);
+	uint32_t l = htole32(len);
+	uint16_t flags = htole16((writable ? VIRTQ_DESC_F_WRITE : 0) | (last ? 0 : VIRTQ_DESC_F_NEXT));
+	uint16_t next = htole16((uint16_t)(i + 1));
+
+	memcpy(d, &a, 8);
+	memcpy(d + 8, &l, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+	assert_int_equal(gmem_write(r->gm, RING_DESC + 16ULL * i, d, 16), 0);
+	return i;
+}
+
+static void ring_make_avail(struct ring *r, uint16_t head)
+{
+	uint16_t h = htole16(head), idx;
+
+	assert_int_equal(gmem_write(r->gm, RING_AVAIL + 4 + 2ULL * (r->avail_idx % RING_SIZE), &h, 2), 0);
+	r->avail_idx++;
+	idx = htole16(r->avail_idx);
+	assert_int_equal(gmem_write(r->gm, RING_AVAIL + 2, &idx, 2), 0);
+}
+
+static uint16_t ring_used_idx(struct ring *r)
+{
+	uint16_t idx;
+
+	assert_int_equal(gmem_read(r->gm, RING_USED + 2, &idx, 2), 0);
+	return le16toh(idx);
+}
+
+static void ring_used_elem(struct ring *r, unsigned n, uint32_t *id, uint32_t *len)
+{
+	uint32_t e[2];
+
+	assert_int_equal(gmem_read(r->gm, RING_USED + 4 + 8ULL * n, e, 8), 0);
+	*id = le32toh(e[0]);
+	*len = le32toh(e[1]);
+}
+
+static uint8_t ring_byte(struct ring *r, uint64_t gpa)
+{
+	uint8_t b;
+
+	assert_int_equal(gmem_read(r->gm, gpa, &b, 1), 0);
+	return b;
+}
+
+static void test_ring_batch_one_interrupt(void **state)
+{
+	struct disk *d = *state;
+	struct ring r;
+	uint8_t hdr[16], data[1024], back[1024];
+	uint64_t st_w, st_r, st_id, buf_r, buf_id;
+	uint16_t h_w, h_r, h_id;
+	uint32_t id, len;
+
+	ring_setup(&r, d);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(0x40 + i % 61);
+	hdr_make(hdr, VIRTIO_BLK_T_OUT, 20);
+	h_w = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, ring_buf(&r, data, sizeof(data)), sizeof(data), false, false);
+	ring_desc(&r, st_w = ring_buf(&r, NULL, 1), 1, true, true);
+	hdr_make(hdr, VIRTIO_BLK_T_IN, 20);
+	h_r = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, buf_r = ring_buf(&r, NULL, sizeof(back)), sizeof(back), true, false);
+	ring_desc(&r, st_r = ring_buf(&r, NULL, 1), 1, true, true);
+	hdr_make(hdr, VIRTIO_BLK_T_GET_ID, 0);
+	h_id = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, buf_id = ring_buf(&r, NULL, 20), 20, true, false);
+	ring_desc(&r, st_id = ring_buf(&r, NULL, 1), 1, true, true);
+	ring_make_avail(&r, h_w);
+	ring_make_avail(&r, h_r);
+	ring_make_avail(&r, h_id);
+
+	d->vdev->ops->queue_notify(d->vdev, 0);
+
+	assert_false(virtio_dev_broken(d->vdev));
+	assert_int_equal(ring_used_idx(&r), 3);
+	assert_int_equal(notify_queue_calls, 1); /* one interrupt for the batch */
+	ring_used_elem(&r, 0, &id, &len);
+	assert_int_equal(id, h_w);
+	assert_int_equal(len, 1);
+	ring_used_elem(&r, 1, &id, &len);
+	assert_int_equal(id, h_r);
+	assert_int_equal(len, sizeof(back) + 1);
+	ring_used_elem(&r, 2, &id, &len);
+	assert_int_equal(id, h_id);
+	assert_int_equal(len, 21);
+	assert_int_equal(ring_byte(&r, st_w), VIRTIO_BLK_S_OK);
+	assert_int_equal(ring_byte(&r, st_r), VIRTIO_BLK_S_OK);
+	assert_int_equal(ring_byte(&r, st_id), VIRTIO_BLK_S_OK);
+	assert_int_equal(gmem_read(r.gm, buf_r, back, sizeof(back)), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	assert_int_equal(ring_byte(&r, buf_id), 'b'); /* "bothy-blk-..." */
+	image_read(d->path, 20 * 512, back, sizeof(back));
+	assert_memory_equal(back, data, sizeof(data));
+
+	/* Nothing new available: no push, no interrupt. */
+	d->vdev->ops->queue_notify(d->vdev, 0);
+	assert_int_equal(ring_used_idx(&r), 3);
+	assert_int_equal(notify_queue_calls, 1);
+	d->vdev->gmem = NULL;
+	gmem_destroy(r.gm);
+}
+
+static void test_ring_malformed_chain_breaks(void **state)
+{
+	struct disk *d = *state;
+	struct ring r;
+	uint8_t hdr[16], data[512];
+	uint16_t h_ok, h_bad;
+
+	ring_setup(&r, d);
+	d->vdev->status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			  VIRTIO_STATUS_DRIVER_OK;
+	hdr_make(hdr, VIRTIO_BLK_T_FLUSH, 0);
+	h_ok = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, ring_buf(&r, NULL, 1), 1, true, true);
+	/* A write whose data buffer lies outside guest RAM. */
+	memset(data, 0, sizeof(data));
+	hdr_make(hdr, VIRTIO_BLK_T_OUT, 0);
+	h_bad = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, 1ULL << 40, sizeof(data), false, false);
+	ring_desc(&r, ring_buf(&r, NULL, 1), 1, true, true);
+	ring_make_avail(&r, h_ok);
+	ring_make_avail(&r, h_bad);
+
+	d->vdev->ops->queue_notify(d->vdev, 0);
+
+	assert_true(virtio_dev_broken(d->vdev));
+	assert_int_equal(notify_config_calls, 1); /* the driver learns about NEEDS_RESET */
+	assert_int_equal(ring_used_idx(&r), 1);   /* the good request before it completed */
+	assert_int_equal(notify_queue_calls, 1);
+	assert_true(image_matches_pattern(d->path, 0, DISK_BYTES));
+	d->vdev->gmem = NULL;
+	gmem_destroy(r.gm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -701,6 +911,8 @@ int main(void)
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_size_rounded_down),
 		cmocka_unit_test(test_lock_conflicts),
+		cmocka_unit_test_setup_teardown(test_ring_batch_one_interrupt, disk_setup, disk_teardown),
+		cmocka_unit_test_setup_teardown(test_ring_malformed_chain_breaks, disk_setup, disk_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
