@@ -298,7 +298,7 @@ int block_discard(struct block *b, uint64_t offset, uint64_t len)
 
 static int block_write_zero_bytes(struct block *b, uint64_t offset, uint64_t len)
 {
-	struct iovec iov[BLOCK_ZERO_IOVS];
+	struct iovec iov[BLOCK_ZERO_IOVS] = { 0 };
 	unsigned n;
 	int ret;
 
