@@ -487,14 +487,28 @@ static void test_discard_rejects(void **state)
 			 VIRTIO_BLK_S_IOERR); /* no segment */
 	for (unsigned i = 0; i <= VIRTIO_BLK_MAX_DWZ_SEG; i++)
 		seg_make(segs + 16 * i, i % 8, 1, 0);
-	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_WRITE_ZEROES, 0, segs, sizeof(segs), NULL, 0, &used),
-			 VIRTIO_BLK_S_IOERR); /* more than max_write_zeroes_seg */
+	/* More segments than the config space allows: the limits a driver reads are the limits. */
+	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_DISCARD, 0, segs, 16 * (cfg32(d->vdev, 40) + 1), NULL, 0,
+				    &used),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_WRITE_ZEROES, 0, segs, 16 * (cfg32(d->vdev, 52) + 1),
+				    NULL, 0, &used),
+			 VIRTIO_BLK_S_IOERR);
 	/* A good segment followed by a bad one: nothing is applied. */
 	seg_make(segs, 0, 8, 0);
 	seg_make(segs + 16, DISK_SECTORS, 1, 0);
 	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_WRITE_ZEROES, 0, segs, 32, NULL, 0, &used),
 			 VIRTIO_BLK_S_IOERR);
 	assert_true(image_matches_pattern(d->path, 0, DISK_BYTES));
+	/* Exactly max_write_zeroes_seg segments is fine. */
+	for (unsigned i = 0; i < cfg32(d->vdev, 52); i++)
+		seg_make(segs + 16 * i, 2 * i, 1, 0);
+	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_WRITE_ZEROES, 0, segs, 16 * cfg32(d->vdev, 52), NULL, 0,
+				    &used),
+			 VIRTIO_BLK_S_OK);
+	assert_true(image_is_zero(d->path, 0, 512));
+	assert_true(image_matches_pattern(d->path, 512, 512));
+	assert_true(image_is_zero(d->path, 2 * (cfg32(d->vdev, 52) - 1) * 512, 512));
 }
 
 static void check_write_zeroes(struct disk *d)

@@ -139,8 +139,10 @@ static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, b
 	size_t bytes = req->out_len - sizeof(struct virtio_blk_req_hdr);
 	size_t nseg = bytes / sizeof(struct virtio_blk_dwz_seg);
 	uint32_t bad_flags = zeroes ? ~VIRTIO_BLK_DWZ_F_UNMAP : ~0u; /* discard: UNMAP is not allowed */
+	size_t max_seg = zeroes ? VIRTIO_BLK_MAX_WZ_SEG : VIRTIO_BLK_MAX_DISCARD_SEG;
+	uint32_t max_sectors = zeroes ? VIRTIO_BLK_MAX_WZ_SECTORS : VIRTIO_BLK_MAX_DISCARD_SECTORS;
 
-	if (blk->readonly || !bytes || bytes % sizeof(struct virtio_blk_dwz_seg) || nseg > VIRTIO_BLK_MAX_DWZ_SEG)
+	if (blk->readonly || !bytes || bytes % sizeof(struct virtio_blk_dwz_seg) || nseg > max_seg)
 		return VIRTIO_BLK_S_IOERR;
 	/* One copy: the guest cannot change a segment between its check and its use. */
 	virtq_req_read(req, sizeof(struct virtio_blk_req_hdr), blk->segs, bytes);
@@ -152,7 +154,7 @@ static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, b
 		s->flags = le32toh(s->flags);
 		if (s->flags & bad_flags)
 			return VIRTIO_BLK_S_UNSUPP;
-		if (s->num_sectors > VIRTIO_BLK_MAX_DWZ_SECTORS || !blk_range_ok(blk, s->sector, s->num_sectors))
+		if (s->num_sectors > max_sectors || !blk_range_ok(blk, s->sector, s->num_sectors))
 			return VIRTIO_BLK_S_IOERR;
 	}
 	for (size_t i = 0; i < nseg; i++) {
@@ -318,11 +320,11 @@ static void blk_fill_config(struct virtio_blk *blk)
 	blk_put_le32(c + VIRTIO_BLK_CFG_BLK_SIZE, BLOCK_SECTOR_SIZE);
 	if (blk->readonly)
 		return; /* no discard or write-zeroes offered */
-	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
-	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DWZ_SEG);
+	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS);
+	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
 	blk_put_le32(c + VIRTIO_BLK_CFG_DISCARD_ALIGNMENT, block_discard_granularity(blk->disk) / BLOCK_SECTOR_SIZE);
-	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
-	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, VIRTIO_BLK_MAX_DWZ_SEG);
+	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, VIRTIO_BLK_MAX_WZ_SECTORS);
+	blk_put_le32(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, VIRTIO_BLK_MAX_WZ_SEG);
 	c[VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP] = 1;
 }
 

@@ -36,8 +36,16 @@ struct virtio_dev;
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX (VIRTIO_BLK_QUEUE_SIZE - 2) /* data buffers besides header and status */
-#define VIRTIO_BLK_MAX_DWZ_SEG 64
-#define VIRTIO_BLK_MAX_DWZ_SECTORS (1u << 22) /* 2 GiB per segment */
+/*
+ * Discard is a metadata operation (a punched hole); write-zeroes may fall back
+ * to writing zeros, which holds the worker (and the device lock) meanwhile:
+ * its limits keep one request at 256 MiB at most.
+ */
+#define VIRTIO_BLK_MAX_DISCARD_SEG 64
+#define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22) /* 2 GiB per segment */
+#define VIRTIO_BLK_MAX_WZ_SEG 8
+#define VIRTIO_BLK_MAX_WZ_SECTORS (1u << 16) /* 32 MiB per segment */
+#define VIRTIO_BLK_MAX_DWZ_SEG VIRTIO_BLK_MAX_DISCARD_SEG /* the larger of the two */
 
 /* Config space offsets (5.2.4); every field little-endian. */
 #define VIRTIO_BLK_CFG_CAPACITY 0
