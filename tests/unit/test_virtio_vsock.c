@@ -90,6 +90,21 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * CPU time the whole process (the device's worker included) burns in 500 ms
+ * of the test thread sleeping: a device polling a socket it must not read
+ * (no rx buffers, no credit) would spin here.
+ */
+static long long cpu_ms_while_idle(void)
+{
+	struct timespec a, b;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	sleep_ms(500);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	return (b.tv_sec - a.tv_sec) * 1000LL + (b.tv_nsec - a.tv_nsec) / 1000000;
+}
+
 static void tq_put(struct rig *r, unsigned qi, uint16_t head, uint64_t gpa, uint32_t len, bool writable)
 {
 	struct tq *t = &r->q[qi];
@@ -541,6 +556,7 @@ static void test_credit_limits_host_to_guest(void **state)
 			got += h.len;
 	}
 	assert_int_equal(got, 100);
+	assert_true(cpu_ms_while_idle() < 50); /* no credit: the socket is not polled */
 
 	/* the guest consumed 60: 60 more may come */
 	guest_send(r, OP_CREDIT_UPDATE, 6000, 77, NULL, 0, 0, 100, 60);
@@ -751,6 +767,7 @@ static void test_rx_starvation_then_kick(void **state)
 	cfd = host_accept(lfd);
 	assert_int_equal(write(cfd, "data", 4), 4);
 	assert_false(tq_used(r, 0, &id, &len, 100));
+	assert_true(cpu_ms_while_idle() < 50); /* no rx buffers: the socket is not polled */
 	/* the data is still in the socket, not lost */
 	rig_post_rx(r, 4);
 	assert_true(guest_recv_nc(r, &h, buf, sizeof(buf), 2000));
