@@ -153,3 +153,33 @@ clean:
 .PHONY: all lib unit payloads tools check run bench clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Fuzzing (tests/fuzz/run.sh, `make fuzz`): every tests/fuzz/fuzz_*.c is a libFuzzer target, built
+# with clang into build/fuzz/<name>. The library sources (core, devices, backends, arch, both
+# hypervisor backends) are instrumented and archived once, so a target links only what it uses.
+# Native only; no -Werror here, since clang warns about things gcc does not.
+FUZZ_CC ?= clang
+FUZZ_DIR := build/fuzz
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
+FUZZ_CFLAGS := -std=gnu17 -g -O1 -Wall -Wextra -Wno-gnu-variable-sized-type-not-at-end \
+	-fno-omit-frame-pointer -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	-D_GNU_SOURCE -DBOTHY_VERSION='"$(VERSION)"' -Iinclude -Isrc -MMD -MP
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRCS) $(FAKE_SRCS) $(KVM_SRCS))
+
+fuzz: $(FUZZ_BINS)
+
+$(FUZZ_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_DIR)/libbothy-fuzz.a: $(FUZZ_LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_DIR)/libbothy-fuzz.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_DIR)/libbothy-fuzz.a $(LDLIBS)
+
+.PHONY: fuzz
+
+-include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
