@@ -35,7 +35,13 @@ struct virtio_dev;
 #define VIRTIO_BLK_ID_BYTES 20
 
 #define VIRTIO_BLK_QUEUE_SIZE 256
-#define VIRTIO_BLK_SEG_MAX (VIRTIO_BLK_QUEUE_SIZE - 2) /* data buffers besides header and status */
+/*
+ * Data buffers per request besides header and status. More than the queue
+ * holds: drivers use indirect tables (the core always offers them; Linux
+ * always takes them), and a 1 MiB request of 4 KiB pages (256 buffers) then
+ * goes in one request instead of two. Well inside queue.c's VIRTQ_MAX_CHAIN.
+ */
+#define VIRTIO_BLK_SEG_MAX (VIRTQ_MAX_CHAIN / 2 - 2)
 /*
  * Discard is a metadata operation (a punched hole); write-zeroes may fall back
  * to writing zeros, which holds the worker (and the device lock) meanwhile:
