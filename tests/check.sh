@@ -78,6 +78,28 @@ for t in build/"$arch"-san/tests/test_*; do
 	fi
 done
 
+section "tier 1: fuzzing (libFuzzer, ASan/UBSan)"
+# About 100 s in all, split among the targets (at most 15 s each); BOTHY_FUZZ_SECONDS overrides.
+nfuzz=$(find tests/fuzz -maxdepth 1 -name 'fuzz_*.c' | wc -l)
+fuzz_secs=${BOTHY_FUZZ_SECONDS:-$((nfuzz ? 100 / nfuzz : 15))}
+[ -z "${BOTHY_FUZZ_SECONDS:-}" ] && [ "$fuzz_secs" -gt 15 ] && fuzz_secs=15
+[ -z "${BOTHY_FUZZ_SECONDS:-}" ] && [ "$fuzz_secs" -lt 3 ] && fuzz_secs=3
+if [ "$nfuzz" -eq 0 ]; then
+	record "fuzz" skip "no tests/fuzz/fuzz_*.c targets"
+# (libFuzzer lives in Debian 12's libclang-rt-14-dev, which clang only recommends.)
+elif ! (need_pkgs clang libclang-rt-14-dev) >"$results/fuzz.log" 2>&1; then
+	cat "$results/fuzz.log"
+	record "fuzz" fail "cannot install clang and libFuzzer"
+else
+	tests/fuzz/run.sh "$fuzz_secs" | tee "$results/fuzz.log"
+	while read -r status name rest; do
+		case "$status" in
+		PASS) record "$name" pass ;;
+		FAIL) record "$name" fail ;;
+		esac
+	done < <(grep -E '^(PASS|FAIL) fuzz/' "$results/fuzz.log")
+fi
+
 count_suite() { # count_suite FILE PREFIX: fold @@RESULT lines into the totals
 	local tag name status reason
 	while read -r tag name status reason; do
