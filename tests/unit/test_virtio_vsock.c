@@ -541,7 +541,7 @@ static void test_credit_limits_host_to_guest(void **state)
 {
 	struct rig *r = *state;
 	char p[160], data[1000], buf[4096];
-	uint32_t got = 0;
+	uint32_t got = 0, asked = 0;
 	struct hdr h;
 	int lfd, cfd;
 
@@ -554,8 +554,11 @@ static void test_credit_limits_host_to_guest(void **state)
 	while (guest_recv(r, &h, buf, sizeof(buf), 200)) {
 		if (h.op == OP_RW)
 			got += h.len;
+		if (h.op == OP_CREDIT_REQUEST)
+			asked++;
 	}
 	assert_int_equal(got, 100);
+	assert_int_equal(asked, 1); /* out of credit: the device asks once, then waits */
 	assert_true(cpu_ms_while_idle() < 50); /* no credit: the socket is not polled */
 
 	/* the guest consumed 60: 60 more may come */

@@ -138,6 +138,7 @@ enum vsock_conn_state {
 #define VSOCK_CTL_RESPONSE 0x04
 #define VSOCK_CTL_SHUTDOWN 0x08
 #define VSOCK_CTL_CREDIT 0x10
+#define VSOCK_CTL_CREDIT_REQ 0x20
 
 struct vsock_conn {
 	int fd;
@@ -531,9 +532,12 @@ static void vsock_build_ctl(struct virtio_vsock *vs, struct vsock_conn *c, struc
 		c->ctl &= ~VSOCK_CTL_SHUTDOWN;
 		vsock_conn_hdr(vs, c, h, VSOCK_OP_SHUTDOWN);
 		h->flags = htole32(c->shut_flags);
-	} else {
+	} else if (c->ctl & VSOCK_CTL_CREDIT) {
 		c->ctl &= ~VSOCK_CTL_CREDIT;
 		vsock_conn_hdr(vs, c, h, VSOCK_OP_CREDIT_UPDATE);
+	} else {
+		c->ctl &= ~VSOCK_CTL_CREDIT_REQ;
+		vsock_conn_hdr(vs, c, h, VSOCK_OP_CREDIT_REQUEST);
 	}
 	if (c->ctl)
 		vlink_add_tail(&vs->ctl_list, &c->ctl_link);
@@ -556,9 +560,13 @@ static struct vsock_conn *vsock_next_data(struct virtio_vsock *vs)
 			continue;
 		}
 		if (vsock_peer_credit(c) == 0) {
-			/* Wait for the guest's next credit update; meanwhile the socket is not watched. */
+			/*
+			 * Wait for the guest's next credit update (asking for one, in case
+			 * it only sends them on request); meanwhile the socket is not watched.
+			 */
 			vlink_del(&c->rx_link);
 			c->credit_blocked = true;
+			vsock_conn_queue_ctl(vs, c, VSOCK_CTL_CREDIT_REQ);
 			vsock_conn_update_watch(vs, c);
 			continue;
 		}
