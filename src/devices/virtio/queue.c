@@ -284,6 +284,20 @@ int virtq_pop(struct virtq *q, struct virtq_req *req)
 		return 0;
 	avail_idx = virtq_avail_idx(q);
 	pending = (uint16_t)(avail_idx - q->last_avail);
+	if (!pending && q->event_idx) {
+		/*
+		 * Drained: with EVENT_IDX the driver kicks only when its avail idx crosses
+		 * avail_event, so ask for a kick at the next buffer (unless a device turned
+		 * kicks off with virtq_disable_notify), then look once more so a buffer the
+		 * driver added meanwhile is not left waiting for a kick that never comes.
+		 */
+		if (!q->notify_off) {
+			virtq_set_avail_event(q, q->last_avail);
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			avail_idx = virtq_avail_idx(q);
+			pending = (uint16_t)(avail_idx - q->last_avail);
+		}
+	}
 	if (!pending)
 		return 0;
 	if (pending > q->size) {
@@ -383,7 +397,8 @@ void virtq_disable_notify(struct virtq *q)
 {
 	if (!q->enabled)
 		return;
-	/* With EVENT_IDX the driver kicks only when crossing avail_event, which we simply leave behind. */
+	/* With EVENT_IDX the driver kicks only when crossing avail_event, which we then leave behind. */
+	q->notify_off = true;
 	if (!q->event_idx)
 		virtq_set_used_flags(q, VIRTQ_USED_F_NO_NOTIFY);
 }
@@ -392,6 +407,7 @@ bool virtq_enable_notify(struct virtq *q)
 {
 	if (!q->enabled)
 		return false;
+	q->notify_off = false;
 	if (q->event_idx)
 		virtq_set_avail_event(q, q->last_avail);
 	else

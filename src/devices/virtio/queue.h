@@ -51,6 +51,7 @@ struct virtq {
 	uint16_t signalled_used;    /* used_idx when the driver was last interrupted (EVENT_IDX) */
 	bool signalled_used_valid;
 	uint32_t nr_pushed_since_check; /* pushes not yet considered by virtq_needs_interrupt */
+	bool notify_off;     /* the device turned the driver's kicks off (virtq_disable_notify) */
 
 	/* Host views of the rings, valid while enabled (bounds checked at enable time). */
 	struct gmem *gmem;
@@ -80,7 +81,8 @@ int virtq_enable(struct virtq *q, struct gmem *gm, bool event_idx, bool indirect
 
 /*
  * Takes the next available request. Returns 1 with *req filled, 0 when the
- * ring is empty, -EINVAL when the driver broke the rules (the avail index
+ * ring is empty (with EVENT_IDX, having asked the driver to kick at its next
+ * buffer unless kicks were turned off), -EINVAL when the driver broke the rules (the avail index
  * moved by more than the queue size, a head or next index out of range, a
  * loop or chain longer than the queue, a nested or misplaced indirect table,
  * a readable buffer after a writable one, a buffer outside RAM, a total length
