@@ -422,48 +422,39 @@ bool virtq_has_avail(struct virtq *q)
 	return q->enabled && virtq_avail_idx(q) != q->last_avail;
 }
 
-size_t virtq_req_read(const struct virtq_req *req, size_t offset, void *dst, size_t len)
+/* Copies between @buf and the iovecs [first, first + n) starting @offset bytes in; bytes copied. */
+static size_t virtq_iov_copy(const struct iovec *iov, unsigned n, size_t offset, uint8_t *buf, size_t len,
+			     bool to_iov)
 {
-	uint8_t *out = dst;
 	size_t done = 0;
 
-	for (unsigned i = 0; i < req->nr_out && done < len; i++) {
-		const struct iovec *v = &req->iov[i];
-		size_t n;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		size_t chunk;
 
-		if (offset >= v->iov_len) {
-			offset -= v->iov_len;
+		if (offset >= iov[i].iov_len) {
+			offset -= iov[i].iov_len;
 			continue;
 		}
-		n = v->iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy(out + done, (const uint8_t *)v->iov_base + offset, n);
-		done += n;
+		chunk = iov[i].iov_len - offset;
+		if (chunk > len - done)
+			chunk = len - done;
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + offset, buf + done, chunk);
+		else
+			memcpy(buf + done, (const uint8_t *)iov[i].iov_base + offset, chunk);
+		done += chunk;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t virtq_req_read(const struct virtq_req *req, size_t offset, void *dst, size_t len)
+{
+	return virtq_iov_copy(req->iov, req->nr_out, offset, dst, len, false);
+}
+
 size_t virtq_req_write(const struct virtq_req *req, size_t offset, const void *src, size_t len)
 {
-	const uint8_t *in = src;
-	size_t done = 0;
-
-	for (unsigned i = req->nr_out; i < req->nr_out + req->nr_in && done < len; i++) {
-		const struct iovec *v = &req->iov[i];
-		size_t n;
-
-		if (offset >= v->iov_len) {
-			offset -= v->iov_len;
-			continue;
-		}
-		n = v->iov_len - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy((uint8_t *)v->iov_base + offset, in + done, n);
-		done += n;
-		offset = 0;
-	}
-	return done;
+	/* The buffer is only read when copying to the iovecs. */
+	return virtq_iov_copy(req->iov + req->nr_out, req->nr_in, offset, (uint8_t *)(uintptr_t)src, len, true);
 }
