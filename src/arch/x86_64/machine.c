@@ -84,9 +84,6 @@ int arch_platform_init(struct vm *vm)
 	ret = cmos_create(&m->cmos);
 	if (ret)
 		goto fini_pci;
-	ret = cmos_create(&m->cmos);
-	if (ret)
-		goto destroy_serial;
 
 	{
 		const struct {

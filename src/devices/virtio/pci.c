@@ -355,7 +355,8 @@ static void vp_msix_write(struct virtio_pci *vp, uint64_t off, uint32_t v, unsig
 
 	off -= VP_MSIX_TABLE;
 	vec = (unsigned)(off / MSIX_ENTRY_SIZE);
-	if (off >= VP_MSIX_PBA - VP_MSIX_TABLE || vec >= vp->nr_vectors || size != 4 || (off & 3))
+	if (off >= VP_MSIX_PBA - VP_MSIX_TABLE || vec >= vp->nr_vectors || vec >= VP_MAX_VECTORS || size != 4 ||
+	    (off & 3))
 		return; /* the PBA is read-only; table entries take dword writes */
 	e = &vp->msix[vec];
 	switch (off % MSIX_ENTRY_SIZE) {
