@@ -16,7 +16,7 @@ cp bench/"$arch"/* "$stage"/
 cp "build/$arch-static/timeit" "$stage/timeit"
 # Benchmarks are the *.bench files; lib.sh and timeit are their tools.
 tests/host/run-host.sh --arch "$arch" --bothy "build/$arch-static/bothy" --payloads "build/$arch/payloads" \
-	--suite bench/empty-suite --bench "$stage" --results "$stage/results"
+	--suite bench/empty-suite --bench "$stage" --results "$stage/results" --timeout 1800
 
 if [ -e /dev/kvm ] && ! dmesg 2>/dev/null | grep -q kvm-pvm; then
 	echo "local KVM: bothy start -> exit of hello.elf"

@@ -127,7 +127,8 @@ fi
 
 run_tier3() {
 	tests/host/run-host.sh --arch "$arch" --bothy "build/$arch-static/bothy" \
-		--payloads "build/$arch/payloads" --suite tests/integration --results "$results/tier3.res"
+		--payloads "build/$arch/payloads" --suite tests/integration --results "$results/tier3.res" \
+		--timeout 1200
 }
 
 section "tier 3: test host x86_64 (emulated host with real upstream KVM)"
