@@ -125,10 +125,10 @@ build/$(ARCH)/payloads/virtio-linux.cpio.gz: $(VIRTIO_LINUX_BINS)
 	@mkdir -p $(dir $@)
 	gzip -9nc $(BUILD)/virtio-linux.cpio >$@.tmp
 	mv $@.tmp $@
-$(BUILD)/virtio-linux/bin/vsock-test: tests/tools/xfer.c
+$(BUILD)/virtio-linux/bin/vsock-test: tests/tools/xfer.c tests/tools/parse_size.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -o $@ $<
-$(BUILD)/virtio-linux/bin/blk-bench: tests/guests/linux/blk-bench.c
+$(BUILD)/virtio-linux/bin/blk-bench: tests/guests/linux/blk-bench.c tests/tools/parse_size.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -static -pthread -o $@ $<
 build/$(ARCH)/payloads/vsock-host: $(BUILD)/virtio-linux/bin/vsock-test

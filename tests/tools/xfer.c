@@ -51,6 +51,8 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
+#include "parse_size.h"
+
 #define PATTERN_PERIOD 65521u		/* prime: does not divide any chunk size */
 #define CHUNK (256u * 1024u)
 
@@ -117,26 +119,6 @@ static void pattern_init(void)
 static const unsigned char *pattern_at(uint64_t off)
 {
 	return pattern + off % PATTERN_PERIOD;
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return -1;
-	switch (*end) {
-	case 'K': case 'k': v <<= 10; end++; break;
-	case 'M': case 'm': v <<= 20; end++; break;
-	case 'G': case 'g': v <<= 30; end++; break;
-	}
-	if (*end)
-		return -1;
-	*out = v;
-	return 0;
 }
 
 static int parse_u32(const char *s, uint32_t *out)
