@@ -40,21 +40,28 @@ CORE_SRCS := $(wildcard src/abi/*.c) $(wildcard src/hcall/*.c) $(wildcard src/co
 KVM_SRCS := src/hv/kvm.c
 FAKE_SRCS := src/hv/fake.c
 CLI_SRCS := $(wildcard src/cli/*.c)
+# The resource manager (bothyd, its client and the VMM's link to it): docs/rpc.md.
+RM_SRCS := $(wildcard src/rm/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJS := $(call obj,$(CORE_SRCS))
 KVM_OBJS := $(call obj,$(KVM_SRCS))
 FAKE_OBJS := $(call obj,$(FAKE_SRCS))
 CLI_OBJS := $(call obj,$(CLI_SRCS))
+RM_OBJS := $(call obj,$(RM_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
 
-all: $(BUILD)/bothy $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
+all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
 
-$(BUILD)/bothy: $(CLI_OBJS) $(CORE_OBJS) $(KVM_OBJS)
+$(BUILD)/bothy: $(CLI_OBJS) $(RM_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# bothyd is the same program: main() dispatches on the name it was started as.
+$(BUILD)/bothyd: $(BUILD)/bothy
+	ln -f $< $@
 
 # The benchmarks' stopwatch (bench/tools/timeit.c).
 $(BUILD)/timeit: bench/tools/timeit.c
@@ -71,7 +78,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # Unit tests: cmocka, against the fake hypervisor; CLI objects minus main().
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(FAKE_OBJS) $(KVM_OBJS) $(filter-out %/main.o,$(CLI_OBJS)) $(UNIT_HELPER_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(RM_OBJS) $(FAKE_OBJS) $(KVM_OBJS) $(filter-out %/main.o,$(CLI_OBJS)) $(UNIT_HELPER_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
 
@@ -165,7 +172,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_SRCS))
 FUZZ_CFLAGS := -std=gnu17 -g -O1 -Wall -Wextra -Wno-gnu-variable-sized-type-not-at-end \
 	-fno-omit-frame-pointer -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	-D_GNU_SOURCE -DBOTHY_VERSION='"$(VERSION)"' -Iinclude -Isrc -MMD -MP
-FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRCS) $(FAKE_SRCS) $(KVM_SRCS))
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(CORE_SRCS) $(RM_SRCS) $(FAKE_SRCS) $(KVM_SRCS))
 
 fuzz: $(FUZZ_BINS)
 

@@ -43,6 +43,10 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 
 int cmd_run(int argc, char **argv);
 int cmd_abi(int argc, char **argv);
+/* `bothy vm ...`: the resource manager's client (src/cli/vm.c). */
+int cmd_vm(int argc, char **argv);
+/* `bothyd` / `bothy daemon`: the resource manager (src/cli/daemon.c; argv[0] is the command). */
+int cmd_daemon(int argc, char **argv);
 void cli_usage_abi(FILE *out);
 
 struct abi_doc;
