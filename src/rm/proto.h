@@ -108,10 +108,14 @@ enum rm_res_type {
 #define RM_SPEC_MAX 1280
 #define RM_DETAIL_MAX 160
 #define RM_SERVER_MAX 64
-#define RM_MAX_DEVICES 24
+#define RM_MAX_ITEMS 32
 #define RM_MAX_RESOURCES 128
 #define RM_MAX_LIST_VMS 256
 #define RM_MAX_BOOT_REGS 32
+
+/* Connection limits (bothyd). */
+#define RM_MAX_INFLIGHT 16         /* requests in flight per connection; more get BUSY */
+#define RM_MAX_QUEUED_FRAMES 4096  /* frames queued to a client that does not read; then it is dropped */
 
 /* --- payload structs (layouts in proto.c) ------------------------------------------------ */
 
@@ -138,13 +142,18 @@ struct rm_vm_allocate_req {
 };
 
 enum rm_console_kind { RM_CONSOLE_NONE = 0, RM_CONSOLE_SERIAL = 1, RM_CONSOLE_VIRTIO = 2 };
-enum rm_device_kind { RM_DEV_DISK = 1, RM_DEV_NET = 2 };
+/* The repeatable parts of a configuration, each as the value of the `bothy run` option. */
+enum rm_item_kind {
+	RM_ITEM_DISK = 1,        /* --disk path=F[,ro][,serial=S] */
+	RM_ITEM_NET = 2,         /* --net tap=NAME[,mac=M] */
+	RM_ITEM_HCALL_RANGE = 3, /* --hcall-filter FIRST-LAST=ACTION (FORWARD goes to the watchers) */
+};
 #define RM_CFG_RNG (1u << 0)
 #define RM_CFG_DEBUG_EXIT (1u << 1) /* the test device (port 0xf4) */
 
-struct rm_device {
-	uint8_t kind;            /* enum rm_device_kind; + u8, u16 reserved */
-	char spec[RM_SPEC_MAX];  /* as bothy run's --disk / --net value */
+struct rm_cfg_item {
+	uint8_t kind;            /* enum rm_item_kind; + u8, u16 reserved */
+	char spec[RM_SPEC_MAX];  /* the option's value */
 };
 
 struct rm_vm_config_req {
@@ -152,16 +161,15 @@ struct rm_vm_config_req {
 	uint32_t cpus;
 	uint64_t memory;   /* bytes */
 	uint8_t console;   /* enum rm_console_kind */
-	uint8_t flags;     /* RM_CFG_* */
-	uint16_t reserved;
+	uint8_t flags;     /* RM_CFG_*; + u16 reserved */
 	uint32_t vsock_cid; /* 0: none */
 	char kernel[RM_PATH_MAX]; /* absolute paths, opened by the VMM as the VM's owner */
 	char initrd[RM_PATH_MAX];
 	char cmdline[RM_CMDLINE_MAX]; /* empty: bothy's default */
 	char abi[RM_PATH_MAX];
 	char vsock_path[RM_PATH_MAX];
-	uint16_t nr_devices;
-	struct rm_device devices[RM_MAX_DEVICES];
+	uint16_t nr_items;
+	struct rm_cfg_item items[RM_MAX_ITEMS];
 };
 
 /* Gunyah: reg_set 0 general registers (index 0..), 1 PC (index 0), 2 SP (index 0). */
