@@ -14,7 +14,7 @@
 /* Is @from -> @to an edge of the table? (Unknown state values never are.) */
 bool rm_state_change_valid(unsigned from, unsigned to);
 
-/* Which states accept a request (the server checks before it acts). */
-bool rm_state_has_vmm(unsigned state); /* a VMM process may be alive: READY, RUNNING, PAUSED, EXITED? */
+/* States in which the VM has a live VMM process: READY, RUNNING, PAUSED. */
+bool rm_state_has_vmm(unsigned state);
 
 #endif
