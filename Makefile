@@ -54,7 +54,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
 
-all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
+all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(BUILD)/rm-bench $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
 
 $(BUILD)/bothy: $(CLI_OBJS) $(RM_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -67,6 +67,11 @@ $(BUILD)/bothyd: $(BUILD)/bothy
 $(BUILD)/timeit: bench/tools/timeit.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
+
+# The resource manager benchmark's load generator (bench/tools/rm-bench.c): the client library only.
+$(BUILD)/rm-bench: bench/tools/rm-bench.c $(call obj,src/rm/client.c src/rm/wire.c src/rm/proto.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 
 # The library an embedder links: core, devices, arch backend, KVM backend.
 lib: $(BUILD)/libbothy.a

@@ -14,7 +14,8 @@ stage=$(mktemp -d "${TMPDIR:-/tmp}/bothy-bench.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 cp bench/"$arch"/* "$stage"/
 cp "build/$arch-static/timeit" "$stage/timeit"
-# Benchmarks are the *.bench files; lib.sh and timeit are their tools.
+cp "build/$arch-static/rm-bench" "$stage/rm-bench"
+# Benchmarks are the *.bench files; lib.sh, timeit and rm-bench are their tools.
 tests/host/run-host.sh --arch "$arch" --bothy "build/$arch-static/bothy" --payloads "build/$arch/payloads" \
 	--suite bench/empty-suite --bench "$stage" --results "$stage/results" --timeout 1800
 
