@@ -63,6 +63,14 @@ else
 	record "cppcheck src" fail "cppcheck found problems"
 fi
 
+# docs/rpc.md is generated from the message table: it must say what the code does.
+if "build/$arch/bothy" rpc-doc | cmp -s - docs/rpc.md; then
+	record "docs/rpc.md current" pass
+else
+	echo "docs/rpc.md differs from \`bothy rpc-doc\` (regenerate: build/$arch/bothy rpc-doc >docs/rpc.md)"
+	record "docs/rpc.md current" fail "docs/rpc.md is stale"
+fi
+
 section "tier 1: unit tests (ASan/UBSan)"
 for t in build/"$arch"-san/tests/test_*; do
 	[ -x "$t" ] || continue
