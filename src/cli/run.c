@@ -17,6 +17,7 @@
 #include "hcall/hcall.h"
 #include "core/gmem.h"
 #include "core/log.h"
+#include "rm/vmm_link.h"
 
 void cli_usage_run(FILE *out)
 {
@@ -57,6 +58,13 @@ void cli_usage_run(FILE *out)
 		"2 usage, 3 guest crashed, 128+N stopped by signal N, V from --debug-exit.\n",
 		VM_DEFAULT_CMDLINE, VM_MAX_CPUS, (unsigned long long)(VM_DEFAULT_MEMORY >> 20));
 }
+
+/*
+ * Hidden options of a VMM started by bothyd (docs/resource-manager.md): --rm-control FD is its link,
+ * --console-fd FD the console's input and output. Not in struct run_options (cli.h): only
+ * cmd_run reads it, right after cli_parse_run().
+ */
+static int rm_control_fd = -1;
 
 /* Copies @len bytes of @s into the options' string buffer (lives as long as @opts). */
 static const char *opts_str(struct run_options *opts, const char *s, size_t len)
@@ -233,7 +241,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 {
 	enum { OPT_CONSOLE = 256, OPT_ON_REBOOT, OPT_DEBUG_EXIT, OPT_SHARED_MEMORY, OPT_ABI, OPT_HCALL_FILTER,
 	       OPT_HCALL_HANDLER, OPT_HCALL_TIMEOUT, OPT_HCALL_CPL, OPT_STATS, OPT_DISK, OPT_NET, OPT_VSOCK,
-	       OPT_RNG };
+	       OPT_RNG, OPT_RM_CONTROL, OPT_CONSOLE_FD };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -255,12 +263,14 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "rm-control", required_argument, NULL, OPT_RM_CONTROL },
+		{ "console-fd", required_argument, NULL, OPT_CONSOLE_FD },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmdline = NULL, *append = NULL;
-	unsigned cpus, timeout_ms;
+	unsigned cpus, timeout_ms, fd;
 	int c, n;
 
 	memset(opts, 0, sizeof(*opts));
@@ -270,6 +280,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 	opts->vm.hcall_ranges = opts->hcall_ranges;
 	opts->vm.disks = opts->disks;
 	opts->vm.nets = opts->nets;
+	rm_control_fd = -1;
 	optind = 0; /* reset getopt: tests parse many times */
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:a:p:m:vh", longopts, NULL)) != -1) {
@@ -392,6 +403,17 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 		case OPT_RNG:
 			opts->vm.rng = true;
 			break;
+		case OPT_RM_CONTROL:
+		case OPT_CONSOLE_FD:
+			if (parse_uint(optarg, 1024, &fd) || fd < 3) {
+				snprintf(err, errlen, "%s '%s': expected an inherited fd", argv[optind - 1], optarg);
+				return -EINVAL;
+			}
+			if (c == OPT_RM_CONTROL)
+				rm_control_fd = (int)fd;
+			else
+				opts->vm.console_in_fd = opts->vm.console_out_fd = (int)fd;
+			break;
 		case 'v':
 			opts->verbose++;
 			break;
@@ -408,6 +430,10 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (rm_control_fd >= 0 && opts->hcall_handler) {
+		snprintf(err, errlen, "--hcall-handler: under bothyd the VM's owner answers hypercalls");
 		return -EINVAL;
 	}
 	if (!opts->vm.kernel_path) {
@@ -495,6 +521,7 @@ int cmd_run(int argc, char **argv)
 	struct run_options opts;
 	struct vm_stop_status st = { 0 };
 	struct hcall_socket *handler = NULL;
+	struct vmm_link *link = NULL;
 	struct hcall_owner owner;
 	char err[256];
 	int ret, boots = 0;
@@ -529,6 +556,18 @@ int cmd_run(int argc, char **argv)
 		opts.vm.hcall_owner = &owner;
 	}
 
+	/* Under bothyd: one boot, the console on a socket, hypercalls and status over the link. */
+	if (rm_control_fd >= 0) {
+		ret = vmm_link_open(rm_control_fd, opts.hcall_timeout_ms, &link);
+		if (ret) {
+			fprintf(stderr, "bothy: --rm-control: %s\n", strerror(-ret));
+			return CLI_ERROR;
+		}
+		owner = (struct hcall_owner){ vmm_link_hcall, link };
+		opts.vm.hcall_owner = &owner;
+		opts.on_reboot = VM_REBOOT_EXIT;
+	}
+
 	for (;;) {
 		struct vm *vm;
 		const char *failed = NULL;
@@ -536,15 +575,29 @@ int cmd_run(int argc, char **argv)
 		ret = vm_create(&opts.vm, &vm, &failed);
 		if (ret) {
 			terminal_restore();
-			fprintf(stderr, "bothy: cannot start the VM (%s): %s\n", failed ? failed : "?",
-				strerror(-ret));
+			snprintf(err, sizeof(err), "cannot start the VM (%s): %s", failed ? failed : "?", strerror(-ret));
+			fprintf(stderr, "bothy: %s\n", err);
+			if (link)
+				vmm_link_failed(link, err);
+			vmm_link_close(link);
 			hcall_socket_close(handler);
 			return CLI_ERROR;
 		}
 		if (handler)
 			hcall_socket_set_stop_fd(handler, vm->stop_eventfd);
-		if (opts.vm.console != VM_CONSOLE_NONE && !boots)
+		if (link) {
+			vmm_link_set_stop_fd(link, vm->stop_eventfd);
+			ret = vmm_link_ready(link, vm->nr_vcpus);
+			ret = ret ? ret : vmm_link_wait_start(link, vm);
+			if (ret) {
+				/* bothyd went away (or reset the VM) before the start: nothing to report. */
+				vm_destroy(vm);
+				vmm_link_close(link);
+				return ret > 0 ? CLI_OK : CLI_ERROR;
+			}
+		} else if (opts.vm.console != VM_CONSOLE_NONE && !boots) {
 			terminal_raw();
+		}
 		boots++;
 		ret = vm_run(vm, &st);
 		if (opts.stats) {
@@ -555,6 +608,12 @@ int cmd_run(int argc, char **argv)
 		if (ret) {
 			terminal_restore();
 			fprintf(stderr, "bothy: VM failed: %s\n", strerror(-ret));
+			if (link) {
+				st = (struct vm_stop_status){ .reason = VM_STOP_VMM_ERROR };
+				snprintf(st.detail, sizeof(st.detail), "VM failed: %s", strerror(-ret));
+				vmm_link_exited(link, &st);
+			}
+			vmm_link_close(link);
 			hcall_socket_close(handler);
 			return CLI_ERROR;
 		}
@@ -563,6 +622,9 @@ int cmd_run(int argc, char **argv)
 		log_info("guest rebooted: restarting (boot %d)", boots + 1);
 	}
 	hcall_socket_close(handler);
+	if (link)
+		vmm_link_exited(link, &st);
+	vmm_link_close(link);
 	terminal_restore();
 	if (st.reason == VM_STOP_CRASH || st.reason == VM_STOP_VMM_ERROR)
 		fprintf(stderr, "bothy: guest stopped: %s\n", st.detail);

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
@@ -68,6 +69,27 @@ static void kick_handler(int sig)
 	(void)sig;
 }
 
+/*
+ * /dev/kvm, or a copy of the fd named by $BOTHY_KVM_FD: bothyd opens /dev/kvm for the VMMs it
+ * starts (docs/resource-manager.md), so a VM's owner needs no access to it. A copy, so every
+ * open has its own fd to close.
+ */
+static int kvm_open_dev(void)
+{
+	const char *inherited = getenv("BOTHY_KVM_FD");
+	char *end;
+	long fd;
+
+	if (!inherited || !*inherited)
+		return open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	fd = strtol(inherited, &end, 10);
+	if (*end || fd < 0 || fd > INT_MAX) {
+		errno = EBADF;
+		return -1;
+	}
+	return fcntl((int)fd, F_DUPFD_CLOEXEC, 0);
+}
+
 static int kvm_open(struct hv **out)
 {
 	static const struct {
@@ -90,7 +112,7 @@ static int kvm_open(struct hv **out)
 	hv = calloc(1, sizeof(*hv));
 	if (!hv)
 		return -ENOMEM;
-	hv->fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	hv->fd = kvm_open_dev();
 	if (hv->fd < 0) {
 		ret = -errno;
 		log_err("cannot open /dev/kvm: %s", strerror(errno));

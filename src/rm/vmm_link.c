@@ -1,0 +1,301 @@
+/* The VMM's end of the link to bothyd (rm/vmm_link.h). */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/vm.h"
+#include "hcall/wire.h"
+#include "rm/proto.h"
+#include "rm/vmm_link.h"
+
+struct vmm_link {
+	int fd;
+	int stop_fd;
+	int hcall_timeout_ms;
+	uint32_t next_token;
+	uint16_t next_seq;
+	struct rm_reasm reasm;
+	struct rm_message msg;
+	uint8_t buf[RM_MSG_MAX];
+};
+
+bool rm_boot_reg_valid(unsigned reg_set, unsigned reg_index)
+{
+#ifdef __x86_64__
+	switch (reg_set) {
+	case RM_REG_SET_X:
+		return reg_index < 16;
+	case RM_REG_SET_PC:
+	case RM_REG_SET_SP:
+		return reg_index == 0;
+	}
+#else
+	(void)reg_set;
+	(void)reg_index;
+#endif
+	return false;
+}
+
+int vmm_link_open(int fd, int hcall_timeout_ms, struct vmm_link **out)
+{
+	struct vmm_link *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	l->fd = fd;
+	l->stop_fd = -1;
+	l->hcall_timeout_ms = hcall_timeout_ms > 0 ? hcall_timeout_ms : 1000;
+	rm_reasm_init(&l->reasm);
+	*out = l;
+	return 0;
+}
+
+void vmm_link_close(struct vmm_link *l)
+{
+	if (!l)
+		return;
+	close(l->fd);
+	free(l);
+}
+
+void vmm_link_set_stop_fd(struct vmm_link *l, int stop_fd)
+{
+	l->stop_fd = stop_fd;
+}
+
+/* Encodes @obj by @layout (after a u32 error for replies) and sends it frame by frame. */
+static int link_send(struct vmm_link *l, enum rm_msg_type type, uint16_t seq, const struct rm_msg_desc *d,
+		     const void *obj, bool is_reply, uint32_t err)
+{
+	size_t len = 0, pos = 0;
+	uint8_t frame[RM_FRAME_MAX];
+	int ret;
+
+	if (is_reply) {
+		rm_put32(l->buf, err);
+		pos = 4;
+	}
+	if (obj) {
+		ret = rm_encode(is_reply ? d->rep : d->req, obj, l->buf + pos, sizeof(l->buf) - pos, &len);
+		if (ret)
+			return ret;
+	}
+	len += pos;
+	for (unsigned i = 0, frames = rm_frame_count(len); i < frames; i++) {
+		size_t flen = rm_frame_build(frame, type, seq, d->id, l->buf, len, i);
+		ssize_t n = send(l->fd, frame, flen, MSG_NOSIGNAL);
+
+		if (n != (ssize_t)flen)
+			return n < 0 ? -errno : -EIO;
+	}
+	return 0;
+}
+
+/* Receives one whole message; 1 and @l->msg filled, 0 on EOF, -errno. Bad frames are dropped. */
+static int link_recv(struct vmm_link *l)
+{
+	uint8_t frame[RM_FRAME_MAX + 1];
+
+	for (;;) {
+		ssize_t n = recv(l->fd, frame, sizeof(frame), 0);
+		int r;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		r = rm_reasm_feed(&l->reasm, frame, (size_t)n, &l->msg);
+		if (r == 1)
+			return 1;
+		if (r < 0)
+			log_warn("rm link: frame dropped: %s", strerror(-r));
+	}
+}
+
+int vmm_link_ready(struct vmm_link *l, unsigned cpus)
+{
+	struct rm_vmm_ready_ntf ready = { .vmm_pid = (uint32_t)getpid(), .cpus = cpus };
+
+	return link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_READY], &ready, false, 0);
+}
+
+static int apply_boot_regs(struct vm *vm, const struct rm_vmm_start_req *start)
+{
+	for (unsigned i = 0; i < start->nr_regs; i++)
+		if (!rm_boot_reg_valid(start->regs[i].reg_set, start->regs[i].reg_index))
+			return -EINVAL;
+	if (!start->nr_regs)
+		return 0;
+#ifdef __x86_64__
+	{
+		struct hv_vcpu *vcpu = vm->vcpus[0].hv_vcpu;
+		struct hv_x86_regs regs;
+		uint64_t *gpr[16] = { &regs.rax, &regs.rbx, &regs.rcx, &regs.rdx, &regs.rsi, &regs.rdi,
+				      &regs.rsp, &regs.rbp, &regs.r8, &regs.r9, &regs.r10, &regs.r11,
+				      &regs.r12, &regs.r13, &regs.r14, &regs.r15 };
+		int ret;
+
+		if (!vm->nr_vcpus || !vm->hv_ops->x86_get_regs || !vm->hv_ops->x86_set_regs)
+			return -EINVAL;
+		ret = vm->hv_ops->x86_get_regs(vcpu, &regs);
+		if (ret)
+			return ret;
+		for (unsigned i = 0; i < start->nr_regs; i++) {
+			const struct rm_boot_reg *r = &start->regs[i];
+
+			if (r->reg_set == RM_REG_SET_X)
+				*gpr[r->reg_index] = r->value;
+			else if (r->reg_set == RM_REG_SET_PC)
+				regs.rip = r->value;
+			else
+				regs.rsp = r->value;
+		}
+		return vm->hv_ops->x86_set_regs(vcpu, &regs);
+	}
+#else
+	(void)vm;
+	return -EINVAL;
+#endif
+}
+
+int vmm_link_wait_start(struct vmm_link *l, struct vm *vm)
+{
+	struct rm_vmm_start_req *start;
+	int ret;
+
+	start = malloc(sizeof(*start));
+	if (!start)
+		return -ENOMEM;
+	for (;;) {
+		uint32_t err;
+
+		ret = link_recv(l);
+		if (ret <= 0) {
+			ret = ret ? ret : 1;
+			break;
+		}
+		if (l->msg.hdr.type != RM_TYPE_REQUEST || l->msg.hdr.msg_id != RM_ID_VMM_START)
+			continue; /* nothing else is expected before the start */
+		if (rm_decode(rm_msgs[RM_MSG_VMM_START].req, l->msg.data, l->msg.len, start)) {
+			err = RM_ERR_MSG_INVALID;
+		} else {
+			ret = apply_boot_regs(vm, start);
+			err = ret == -EINVAL ? RM_ERR_ARGUMENT_INVALID : ret ? RM_ERR_NORESOURCE : RM_OK;
+		}
+		ret = link_send(l, RM_TYPE_REPLY, l->msg.hdr.seq, &rm_msgs[RM_MSG_VMM_START], NULL, true, err);
+		if (ret || err == RM_OK)
+			break;
+		log_warn("rm link: VMM_START refused: %s", rm_err_name(err));
+	}
+	free(start);
+	return ret;
+}
+
+static void send_exited(struct vmm_link *l, const struct rm_vm_exited_ntf *ntf)
+{
+	int ret = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_EXITED], ntf, false, 0);
+
+	if (ret)
+		log_info("rm link: cannot report the exit: %s", strerror(-ret));
+}
+
+void vmm_link_exited(struct vmm_link *l, const struct vm_stop_status *st)
+{
+	struct rm_vm_exited_ntf ntf = { .code = (uint32_t)st->code };
+
+	switch (st->reason) {
+	case VM_STOP_POWEROFF:
+		ntf.reason = RM_EXIT_POWEROFF;
+		ntf.exit_type = RM_EXIT_TYPE_PLATFORM_OFF;
+		break;
+	case VM_STOP_REBOOT:
+		ntf.reason = RM_EXIT_REBOOT;
+		ntf.exit_type = RM_EXIT_TYPE_PLATFORM_RESET;
+		break;
+	case VM_STOP_DEBUG_EXIT:
+		ntf.reason = RM_EXIT_DEBUG_EXIT;
+		ntf.exit_type = RM_EXIT_TYPE_VM_EXIT;
+		break;
+	case VM_STOP_SIGNAL:
+		ntf.reason = RM_EXIT_STOPPED;
+		ntf.exit_type = RM_EXIT_TYPE_VM_EXIT;
+		break;
+	case VM_STOP_CRASH:
+		ntf.reason = RM_EXIT_CRASH;
+		ntf.exit_type = RM_EXIT_TYPE_SOFTWARE_ERROR;
+		break;
+	case VM_STOP_NONE:
+	case VM_STOP_VMM_ERROR:
+		ntf.reason = RM_EXIT_VMM_ERROR;
+		ntf.exit_type = RM_EXIT_TYPE_SOFTWARE_ERROR;
+		break;
+	}
+	/* The detail is free text from the VMM: keep it to what the wire string carries. */
+	snprintf(ntf.detail, sizeof(ntf.detail), "%s", st->detail);
+	send_exited(l, &ntf);
+}
+
+void vmm_link_failed(struct vmm_link *l, const char *detail)
+{
+	struct rm_vm_exited_ntf ntf = { .reason = RM_EXIT_VMM_ERROR, .exit_type = RM_EXIT_TYPE_SOFTWARE_ERROR };
+
+	snprintf(ntf.detail, sizeof(ntf.detail), "%s", detail);
+	send_exited(l, &ntf);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+int vmm_link_hcall(void *link, struct hcall_call *c)
+{
+	struct vmm_link *l = link;
+	struct rm_vm_hcall_ntf ntf = { .vcpu = (uint16_t)c->vcpu, .fid = c->fid,
+				       .flags = c->is64 ? HCALL_WIRE_FLAG_64 : 0 };
+	struct rm_hcall_reply_req ret;
+	long long deadline;
+	int r;
+
+	ntf.token = ++l->next_token;
+	memcpy(ntf.args, c->args, sizeof(ntf.args));
+	r = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_HCALL], &ntf, false, 0);
+	if (r)
+		return r;
+	deadline = now_ms() + l->hcall_timeout_ms;
+	for (;;) {
+		struct pollfd fds[2] = { { .fd = l->fd, .events = POLLIN }, { .fd = l->stop_fd, .events = POLLIN } };
+		long long left = deadline - now_ms();
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(fds, 2, (int)left);
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r <= 0)
+			continue;
+		if (fds[1].revents)
+			return -ECANCELED; /* the VM is stopping */
+		if (!fds[0].revents)
+			continue;
+		r = link_recv(l);
+		if (r <= 0)
+			return r ? r : -EPIPE;
+		if (l->msg.hdr.type != RM_TYPE_NOTIFY || l->msg.hdr.msg_id != RM_ID_VMM_HCALL_RET ||
+		    rm_decode(rm_msgs[RM_MSG_VMM_HCALL_RET].req, l->msg.data, l->msg.len, &ret) ||
+		    ret.token != ntf.token)
+			continue; /* late answers to calls that timed out, or garbage */
+		memcpy(c->ret, ret.ret, sizeof(c->ret));
+		return 0;
+	}
+}

@@ -1,0 +1,47 @@
+/*
+ * The VMM's end of its link to bothyd (docs/resource-manager.md): `bothy run --rm-control FD` says
+ * VMM_READY once the VM is built, waits for VMM_START (the boot context), runs, and says VMM_EXITED
+ * on the way out. Forwarded hypercalls travel on the same link (VMM_HCALL / VMM_HCALL_RET).
+ * Blocking I/O: the main thread uses the link before and after vm_run(); during the run only the
+ * (serialised) hypercall owner does.
+ */
+#ifndef BOTHY_RM_VMM_LINK_H
+#define BOTHY_RM_VMM_LINK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bothy/bothy.h"
+#include "hcall/hcall.h"
+
+/*
+ * Can a boot register {reg_set, reg_index} be set on this architecture? The one rule bothyd applies
+ * at VM_SET_BOOT_CONTEXT and the VMM at VMM_START. x86-64: set X (0) index 0..15 = rax, rbx, rcx,
+ * rdx, rsi, rdi, rsp, rbp, r8..r15; PC (1) index 0 = rip; SP (2) index 0 = rsp. Nothing elsewhere.
+ */
+bool rm_boot_reg_valid(unsigned reg_set, unsigned reg_index);
+
+struct vmm_link;
+struct vm;
+
+/* Takes @fd (a SOCK_SEQPACKET end from bothyd); -errno. */
+int vmm_link_open(int fd, int hcall_timeout_ms, struct vmm_link **out);
+void vmm_link_close(struct vmm_link *l);
+/* VMM_READY {pid, cpus}. */
+int vmm_link_ready(struct vmm_link *l, unsigned cpus);
+/*
+ * Waits for VMM_START and applies its registers to vCPU 0 of @vm. 0: run; 1: bothyd closed the
+ * link (exit quietly); -errno: the link failed. A bad register set is answered ARGUMENT_INVALID
+ * and the wait goes on.
+ */
+int vmm_link_wait_start(struct vmm_link *l, struct vm *vm);
+/* VMM_EXITED from the way the VM stopped (best effort: bothyd may be gone). */
+void vmm_link_exited(struct vmm_link *l, const struct vm_stop_status *st);
+/* Also sent when the VM could not be built (before READY). */
+void vmm_link_failed(struct vmm_link *l, const char *detail);
+/* An end to a hypercall wait when the VM stops. */
+void vmm_link_set_stop_fd(struct vmm_link *l, int stop_fd);
+/* struct hcall_owner.call: the owner is whoever watches the VM at bothyd. */
+int vmm_link_hcall(void *link, struct hcall_call *c);
+
+#endif
