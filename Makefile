@@ -96,13 +96,27 @@ payloads:
 # Host-side test tools: hcall-handler, the VM owner's hypercall handler the hcall tests and bench
 # forward to (tests/tools/hcall-handler.c). Static and without the variant's flags (no sanitizers),
 # so it runs in the busybox test host; copied beside the payloads, which the host carries as /payloads.
-tools: build/$(ARCH)/payloads/hcall-handler
+tools: build/$(ARCH)/payloads/hcall-handler build/$(ARCH)/payloads/rm-poke build/$(ARCH)/payloads/runas
 build/$(ARCH)/payloads/hcall-handler: $(BUILD)/tools/hcall-handler
 	@mkdir -p $(dir $@)
 	cp $< $@
 $(BUILD)/tools/hcall-handler: tests/tools/hcall-handler.c src/hcall/wire.h
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $<
+# The resource manager's tests: rm-poke (raw packets to bothyd, replies as hex) and runas (a second
+# user in a host without su). Built like hcall-handler.
+build/$(ARCH)/payloads/rm-poke: $(BUILD)/tools/rm-poke
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(BUILD)/tools/rm-poke: tests/tools/rm-poke.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -static -o $@ $<
+build/$(ARCH)/payloads/runas: $(BUILD)/tools/runas
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(BUILD)/tools/runas: tests/tools/runas.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
 # The stock Linux guest's hypercall test (tests/guests/linux/hcall-test.c): a static user program,
 # packed as a newc cpio holding /bin/hcall-test that tests/integration/linux-hcall.test appends to the
