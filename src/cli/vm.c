@@ -162,17 +162,10 @@ static int vm_state(struct vmcli *v, uint16_t vmid)
 /* bothyd refused @step (NULL: the subcommand's own request): explain, status 1. */
 static int refused(struct vmcli *v, uint16_t vmid, const char *step, uint32_t err)
 {
-	char hint[96] = "";
+	char hint[128] = "";
 	int state;
 
 	switch (err) {
-	case RM_ERR_VM_STATE:
-	case RM_ERR_VALIDATE_FAILED:
-		state = vm_state(v, vmid);
-		if (state >= 0)
-			snprintf(hint, sizeof(hint), " (state %s%s)", rm_vm_state_name((unsigned)state),
-				 state == RM_VM_INIT_FAILED ? "; the VMM's log is in bothyd's state directory" : "");
-		break;
 	case RM_ERR_VMID_INVALID:
 		snprintf(hint, sizeof(hint), " (no such VM)");
 		break;
@@ -183,6 +176,13 @@ static int refused(struct vmcli *v, uint16_t vmid, const char *step, uint32_t er
 		snprintf(hint, sizeof(hint), " (another request on this VM is in progress)");
 		break;
 	default:
+		/* Most refusals are about where the VM is: say where. */
+		state = vm_state(v, vmid);
+		if (state == RM_VM_INIT_FAILED)
+			snprintf(hint, sizeof(hint), " (state INIT_FAILED; the VMM's log is vm-%u.log in bothyd's state "
+				 "directory)", vmid);
+		else if (state >= 0)
+			snprintf(hint, sizeof(hint), " (state %s)", rm_vm_state_name((unsigned)state));
 		break;
 	}
 	fprintf(stderr, "bothy vm %s: VM %u: %s%s%s%s\n", v->cmd, vmid, step ? step : "", step ? ": " : "",
