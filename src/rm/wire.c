@@ -46,8 +46,10 @@ size_t rm_frame_build(uint8_t out[RM_FRAME_MAX], enum rm_msg_type type, uint16_t
 	};
 	size_t off = (size_t)index * RM_FRAME_PAYLOAD, chunk = 0;
 
+	if (!n || index >= n)
+		return 0; /* no such frame: never a plausible-looking empty one */
 	rm_hdr_encode(out, &h);
-	if (n && index < n && off < len) {
+	if (off < len) {
 		chunk = len - off < RM_FRAME_PAYLOAD ? len - off : RM_FRAME_PAYLOAD;
 		memcpy(out + RM_HDR_SIZE, payload + off, chunk);
 	}

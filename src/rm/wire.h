@@ -46,7 +46,8 @@ int rm_hdr_decode(const uint8_t *frame, size_t len, struct rm_hdr *h);
 unsigned rm_frame_count(size_t len);
 /*
  * Builds frame @index (0-based) of the message {type, seq, msg_id, payload} into @out; returns
- * its length. The caller loops index over rm_frame_count(len).
+ * its length, or 0 when the message is too long or @index is past its last frame. The caller loops
+ * index over rm_frame_count(len).
  */
 size_t rm_frame_build(uint8_t out[RM_FRAME_MAX], enum rm_msg_type type, uint16_t seq, uint32_t msg_id,
 		      const uint8_t *payload, size_t len, unsigned index);
