@@ -525,11 +525,14 @@ int rm_server_create(const struct rm_server_config *cfg, struct rm_server **out)
 		goto fail;
 	}
 
-	rm_orphans_reap(s);
+	/* The socket first: a live bothyd answering on it owns the pid files, which must stay. */
 	if (s->socket_path) {
 		ret = socket_bind(s);
 		if (ret)
 			goto fail;
+	}
+	rm_orphans_reap(s);
+	if (s->socket_path) {
 		ret = rm_epoll_add(s, s->listen_fd, EPOLLIN, &s->listen_ep);
 		if (ret)
 			goto fail;
