@@ -31,15 +31,16 @@ tool() {
 	echo "$t"
 }
 
-# rm_start [bothyd options]: starts bothyd on $sock in the background and waits for its socket.
+# rm_start [bothyd options]: starts bothyd on $sock in the background and waits until it answers
+# (a stale socket from an earlier bothyd may be there before).
 rm_start() {
 	"$BOTHY" daemon --socket "$sock" --state-dir "$rm_tmp" "$@" >>"$rm_log" 2>&1 &
 	rm_pid=$!
 	i=0
-	while [ ! -S "$sock" ]; do
+	until "$BOTHY" vm --socket "$sock" version >/dev/null 2>&1; do
 		kill -0 "$rm_pid" 2>/dev/null || fail "bothyd exited at start"
 		i=$((i + 1))
-		[ "$i" -gt 100 ] && fail "bothyd did not create $sock within 10 s"
+		[ "$i" -gt 100 ] && fail "bothyd did not answer on $sock within 10 s"
 		sleep 0.1
 	done
 }
@@ -95,7 +96,7 @@ vm_create() {
 
 # vm_state ID: the state's name (from bothy vm status).
 vm_state() {
-	"$BOTHY" vm --socket "$sock" status "$1" 2>/dev/null | sed -n 's/^state: *\([A-Z_]*\).*/\1/p'
+	"$BOTHY" vm --socket "$sock" status "$1" 2>/dev/null | sed -n "s/^ *state  *\([A-Z_]*\).*/\1/p"
 }
 
 # expect_state ID STATE [SECONDS]: waits until VM ID is in STATE.
