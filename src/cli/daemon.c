@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"  --state-dir DIR      VMM logs and pid files (default %s)\n"
 		"  --max-vms N          VMs at most (default 256, at most %d)\n"
 		"  --stop-timeout MS    graceful stop before SIGKILL (default 10000)\n"
+		"  --init-timeout MS    a VMM not ready by then is killed: INIT_FAILED (default 30000)\n"
 		"  --hcall-timeout MS   how long a forwarded hypercall waits for its owner (default 1000)\n"
 		"  --vmm PATH           the bothy binary run as each VMM (default: this one)\n"
 		"  -v, --verbose        more diagnostics (repeat for debug)\n"
@@ -43,13 +44,14 @@ static int parse_num(const char *s, unsigned long min, unsigned long max, int ba
 
 int cmd_daemon(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_MODE, OPT_STATE, OPT_MAX_VMS, OPT_STOP, OPT_HCALL, OPT_VMM };
+	enum { OPT_SOCKET = 256, OPT_MODE, OPT_STATE, OPT_MAX_VMS, OPT_STOP, OPT_INIT, OPT_HCALL, OPT_VMM };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "socket-mode", required_argument, NULL, OPT_MODE },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
 		{ "stop-timeout", required_argument, NULL, OPT_STOP },
+		{ "init-timeout", required_argument, NULL, OPT_INIT },
 		{ "hcall-timeout", required_argument, NULL, OPT_HCALL },
 		{ "vmm", required_argument, NULL, OPT_VMM },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -62,6 +64,7 @@ int cmd_daemon(int argc, char **argv)
 		.state_dir = RM_DEFAULT_STATE_DIR,
 		.max_vms = 256,
 		.stop_timeout_ms = 10000,
+		.init_timeout_ms = 30000,
 		.hcall_timeout_ms = 1000,
 	};
 	const char *vmm = NULL;
@@ -96,6 +99,11 @@ int cmd_daemon(int argc, char **argv)
 			if (parse_num(optarg, 0, 3600000, 10, &v))
 				bad = "--stop-timeout: expected milliseconds, 0 to 3600000";
 			cfg.stop_timeout_ms = (int)v;
+			break;
+		case OPT_INIT:
+			if (parse_num(optarg, 1, 3600000, 10, &v))
+				bad = "--init-timeout: expected milliseconds, 1 to 3600000";
+			cfg.init_timeout_ms = (int)v;
 			break;
 		case OPT_HCALL:
 			if (parse_num(optarg, 1, 600000, 10, &v))

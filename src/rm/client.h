@@ -18,7 +18,7 @@
 
 #define RM_CLIENT_DEFAULT_SOCKET "/run/bothy/bothyd.sock"
 #define RM_CLIENT_SOCKET_ENV "BOTHY_RM_SOCKET"
-#define RM_CLIENT_MAX_INFLIGHT 16  /* bothyd's limit per connection (more gets BUSY) */
+#define RM_CLIENT_MAX_INFLIGHT RM_MAX_INFLIGHT /* bothyd's limit per connection (more gets BUSY) */
 #define RM_CLIENT_NOTIFY_QUEUE 512 /* notifications kept until read; later ones are counted and dropped */
 #define RM_CLIENT_DEFAULT_TIMEOUT_MS 60000
 

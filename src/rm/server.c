@@ -1,7 +1,7 @@
 /*
  * bothyd's loop (rm/server.h): the listening socket, client connections with their reassembly and
  * bounded outgoing queues, request decoding and dispatch, notifications and deferred replies.
- * Nothing here blocks: a client that stops reading has its frames queued, up to RM_CONN_MAX_QUEUED,
+ * Nothing here blocks: a client that stops reading has its frames queued, up to RM_MAX_QUEUED_FRAMES,
  * and is disconnected beyond that.
  */
 #include <errno.h>
@@ -165,7 +165,7 @@ static void conn_queue(struct rm_server *s, struct rm_conn *c, enum rm_msg_type 
 {
 	unsigned n = rm_frame_count(len);
 
-	if (c->dead || !n || c->queued + n > RM_CONN_MAX_QUEUED) {
+	if (c->dead || !n || c->queued + n > RM_MAX_QUEUED_FRAMES) {
 		if (!c->dead && n)
 			log_warn("client uid %u: %u frames unread, disconnecting it", (unsigned)c->uid, c->queued);
 		if (pass_fd >= 0)

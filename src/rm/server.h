@@ -10,8 +10,7 @@
 
 #define RM_DEFAULT_SOCKET "/run/bothy/bothyd.sock"
 #define RM_DEFAULT_STATE_DIR "/run/bothy"
-#define RM_MAX_INFLIGHT 16     /* requests in flight per connection; more get BUSY */
-#define RM_CONN_MAX_QUEUED 4096 /* frames queued for a client that does not read: then it is dropped */
+/* The connection limits (RM_MAX_INFLIGHT, RM_MAX_QUEUED_FRAMES) are protocol facts: rm/proto.h. */
 
 struct rm_server_config {
 	const char *socket_path; /* NULL: no listening socket (tests add connections themselves) */
@@ -19,6 +18,7 @@ struct rm_server_config {
 	const char *state_dir;
 	unsigned max_vms;
 	int stop_timeout_ms;
+	int init_timeout_ms; /* a VMM not READY by then is killed: INIT_FAILED (0: no deadline) */
 	int hcall_timeout_ms;
 	const char *vmm_path; /* the bothy binary started as each VMM */
 };

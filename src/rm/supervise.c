@@ -57,6 +57,8 @@ static void close_watched(struct rm_server *s, int *fd)
 
 /* --- launch ------------------------------------------------------------------------------------- */
 
+static void vmm_deadline(struct rm_server *s, struct rm_vm *vm, int ms);
+
 static void close_from(int first)
 {
 	if (syscall(SYS_close_range, (unsigned)first, ~0u, 0) == 0)
@@ -213,6 +215,8 @@ uint32_t rm_vmm_launch(struct rm_server *s, struct rm_vm *vm)
 	vm->exit = (struct rm_vm_exited_ntf){ .vmid = vm->vmid };
 	vm->ring_start = vm->ring_len = 0;
 	pidfile_write(s, vm);
+	if (s->cfg.init_timeout_ms > 0)
+		vmm_deadline(s, vm, s->cfg.init_timeout_ms);
 	log_info("vm %u: VMM %d started (log %s)", vm->vmid, (int)pid, path);
 	err = RM_OK;
 out:
@@ -341,6 +345,7 @@ static void link_message(struct rm_server *s, struct rm_vm *vm, const struct rm_
 		if (vm->slow != RM_SLOW_INIT || vm->ready)
 			return;
 		vm->ready = true;
+		close_watched(s, &vm->stop_timer); /* the init deadline */
 		vm->vmm_cpus = u.ready.cpus;
 		vm->slow = RM_SLOW_NONE;
 		rm_vm_set_state(s, vm, RM_VM_READY);
@@ -521,11 +526,29 @@ int rm_console_attach(struct rm_server *s, struct rm_vm *vm)
 
 /* --- stop, exit, reset ------------------------------------------------------------------------------ */
 
+/*
+ * The VMM's deadline: to say READY after launch, or to exit after SIGTERM. When it passes the VMM is
+ * killed (vmm_deadline_passed). Without a timer, the VMM is killed at once: never left unbounded.
+ */
+static void vmm_deadline(struct rm_server *s, struct rm_vm *vm, int ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (ms % 1000) * 1000000L } };
+
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1;
+	close_watched(s, &vm->stop_timer);
+	vm->stop_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->stop_timer < 0 || timerfd_settime(vm->stop_timer, 0, &its, NULL) < 0 ||
+	    rm_epoll_add(s, vm->stop_timer, EPOLLIN, &vm->timer_ep)) {
+		log_warn("vm %u: no VMM timer (%s): killing VMM now", vm->vmid, strerror(errno));
+		close_watched(s, &vm->stop_timer);
+		vm->forced = true;
+		kill(vm->pid, SIGKILL);
+	}
+}
+
 void rm_vmm_stop(struct rm_server *s, struct rm_vm *vm, bool force)
 {
-	struct itimerspec its = { .it_value = { s->cfg.stop_timeout_ms / 1000,
-						(s->cfg.stop_timeout_ms % 1000) * 1000000L } };
-
 	if (!rm_vmm_alive(vm))
 		return;
 	if (force) {
@@ -538,18 +561,9 @@ void rm_vmm_stop(struct rm_server *s, struct rm_vm *vm, bool force)
 	kill(vm->pid, SIGTERM);
 	if (vm->state == RM_VM_PAUSED)
 		kill(vm->pid, SIGCONT);
-	if (vm->stop_timer >= 0)
+	if (vm->stop_timer >= 0 && vm->ready)
 		return; /* already counting */
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1;
-	vm->stop_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (vm->stop_timer < 0 || timerfd_settime(vm->stop_timer, 0, &its, NULL) < 0 ||
-	    rm_epoll_add(s, vm->stop_timer, EPOLLIN, &vm->timer_ep)) {
-		log_warn("vm %u: no stop timer (%s): killing VMM now", vm->vmid, strerror(errno));
-		close_watched(s, &vm->stop_timer);
-		vm->forced = true;
-		kill(vm->pid, SIGKILL);
-	}
+	vmm_deadline(s, vm, s->cfg.stop_timeout_ms);
 }
 
 static void exit_from_status(struct rm_vm *vm, int status)
@@ -701,8 +715,12 @@ void rm_supervise_event(struct rm_server *s, struct rm_ep *ep, uint32_t events)
 			break;
 		close_watched(s, &vm->stop_timer);
 		if (rm_vmm_alive(vm)) {
-			log_warn("vm %u: VMM %d did not stop within %d ms: killing it", vm->vmid, (int)vm->pid,
-				 s->cfg.stop_timeout_ms);
+			if (vm->ready)
+				log_warn("vm %u: VMM %d did not stop within %d ms: killing it", vm->vmid,
+					 (int)vm->pid, s->cfg.stop_timeout_ms);
+			else
+				log_warn("vm %u: VMM %d not ready within %d ms: killing it", vm->vmid, (int)vm->pid,
+					 s->cfg.init_timeout_ms);
 			vm->forced = true;
 			kill(vm->pid, SIGKILL);
 		}

@@ -8,6 +8,8 @@ sock=$rm_tmp/bothyd.sock
 rm_log=$rm_tmp/bothyd.log
 rm_pid=
 mkdir -p "$rm_tmp"
+# The tests act as a second user too (runas): it must reach the socket through these directories.
+chmod 711 "${TEST_TMPDIR:-/tmp}" "$rm_tmp"
 
 fail() {
 	echo "--- bothyd log (last 40 lines):"
