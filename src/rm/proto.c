@@ -184,51 +184,82 @@ static size_t pad4(size_t pos)
 	return (4 - (pos & 3)) & 3;
 }
 
+/* Wire width of a scalar or reserved field, 0 for strings and lists. */
+static size_t scalar_width(enum rm_ftype t)
+{
+	switch (t) {
+	case RM_F_U8: case RM_F_RES8: return 1;
+	case RM_F_U16: case RM_F_RES16: return 2;
+	case RM_F_U32: case RM_F_RES32: return 4;
+	case RM_F_U64: return 8;
+	case RM_F_STR: case RM_F_LIST: break;
+	}
+	return 0;
+}
+
+static bool is_reserved(enum rm_ftype t)
+{
+	return t == RM_F_RES8 || t == RM_F_RES16 || t == RM_F_RES32;
+}
+
+/* The C member (a uint8/16/32/64_t of @width bytes) <-> the little-endian wire. */
+static uint64_t member_load(const uint8_t *m, size_t width)
+{
+	uint8_t u8;
+	uint16_t u16;
+	uint32_t u32;
+	uint64_t u64;
+
+	switch (width) {
+	case 1: memcpy(&u8, m, 1); return u8;
+	case 2: memcpy(&u16, m, 2); return u16;
+	case 4: memcpy(&u32, m, 4); return u32;
+	default: memcpy(&u64, m, 8); return u64;
+	}
+}
+
+static void member_store(uint8_t *m, size_t width, uint64_t v)
+{
+	uint8_t u8 = (uint8_t)v;
+	uint16_t u16 = (uint16_t)v;
+	uint32_t u32 = (uint32_t)v;
+
+	switch (width) {
+	case 1: memcpy(m, &u8, 1); break;
+	case 2: memcpy(m, &u16, 2); break;
+	case 4: memcpy(m, &u32, 4); break;
+	default: memcpy(m, &v, 8); break;
+	}
+}
+
+static void wire_put(uint8_t *p, size_t width, uint64_t v)
+{
+	for (size_t i = 0; i < width; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t wire_get(const uint8_t *p, size_t width)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < width; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 static int encode_layout(const struct rm_layout *l, const uint8_t *obj, uint8_t *out, size_t cap, size_t *pos)
 {
 	for (unsigned i = 0; i < l->nr_fields; i++) {
 		const struct rm_field *f = &l->fields[i];
 		const uint8_t *m = obj + f->off;
-		size_t need, n;
-		uint16_t u16;
-		uint32_t u32;
-		uint64_t u64;
+		size_t width = scalar_width(f->type), need, n;
 
-		switch (f->type) {
-		case RM_F_U8:
-		case RM_F_RES8:
-			if (cap - *pos < 1)
+		if (width) {
+			if (cap - *pos < width)
 				return -E2BIG;
-			out[(*pos)++] = f->type == RM_F_U8 ? *m : 0;
-			break;
-		case RM_F_U16:
-		case RM_F_RES16:
-			if (cap - *pos < 2)
-				return -E2BIG;
-			u16 = 0;
-			if (f->type == RM_F_U16)
-				memcpy(&u16, m, 2);
-			rm_put16(out + *pos, u16);
-			*pos += 2;
-			break;
-		case RM_F_U32:
-		case RM_F_RES32:
-			if (cap - *pos < 4)
-				return -E2BIG;
-			u32 = 0;
-			if (f->type == RM_F_U32)
-				memcpy(&u32, m, 4);
-			rm_put32(out + *pos, u32);
-			*pos += 4;
-			break;
-		case RM_F_U64:
-			if (cap - *pos < 8)
-				return -E2BIG;
-			memcpy(&u64, m, 8);
-			rm_put64(out + *pos, u64);
-			*pos += 8;
-			break;
-		case RM_F_STR:
+			wire_put(out + *pos, width, is_reserved(f->type) ? 0 : member_load(m, width));
+			*pos += width;
+		} else if (f->type == RM_F_STR) {
 			n = strnlen((const char *)m, f->cap);
 			if (n == f->cap || n > UINT16_MAX)
 				return -EINVAL;
@@ -240,12 +271,10 @@ static int encode_layout(const struct rm_layout *l, const uint8_t *obj, uint8_t 
 			memcpy(out + *pos + 2, m, n);
 			memset(out + *pos + 2 + n, 0, need - 2 - n);
 			*pos += need;
-			break;
-		case RM_F_LIST: {
-			uint16_t count;
+		} else { /* RM_F_LIST */
+			uint16_t count = (uint16_t)member_load(m, 2);
 			int ret;
 
-			memcpy(&count, m, 2);
 			if (count > f->cap)
 				return -EINVAL;
 			if (cap - *pos < 4)
@@ -258,8 +287,6 @@ static int encode_layout(const struct rm_layout *l, const uint8_t *obj, uint8_t 
 				if (ret)
 					return ret;
 			}
-			break;
-		}
 		}
 	}
 	return 0;
@@ -287,46 +314,18 @@ static int decode_layout(const struct rm_layout *l, const uint8_t *in, size_t le
 	for (unsigned i = 0; i < l->nr_fields; i++) {
 		const struct rm_field *f = &l->fields[i];
 		uint8_t *m = obj + f->off;
-		size_t left = len - *pos, n, need;
-		uint16_t u16;
-		uint32_t u32;
-		uint64_t u64;
+		size_t left = len - *pos, width = scalar_width(f->type), n, need;
 
-		switch (f->type) {
-		case RM_F_U8:
-		case RM_F_RES8:
-			if (left < 1 || (f->type == RM_F_RES8 && in[*pos]))
+		if (width) {
+			uint64_t v;
+
+			if (left < width)
 				return -EBADMSG;
-			if (f->type == RM_F_U8)
-				*m = in[*pos];
-			*pos += 1;
-			break;
-		case RM_F_U16:
-		case RM_F_RES16:
-			if (left < 2)
+			v = wire_get(in + *pos, width);
+			if (is_reserved(f->type) ? v != 0 : (member_store(m, width, v), false))
 				return -EBADMSG;
-			u16 = rm_get16(in + *pos);
-			if (f->type == RM_F_RES16 ? u16 != 0 : (memcpy(m, &u16, 2), false))
-				return -EBADMSG;
-			*pos += 2;
-			break;
-		case RM_F_U32:
-		case RM_F_RES32:
-			if (left < 4)
-				return -EBADMSG;
-			u32 = rm_get32(in + *pos);
-			if (f->type == RM_F_RES32 ? u32 != 0 : (memcpy(m, &u32, 4), false))
-				return -EBADMSG;
-			*pos += 4;
-			break;
-		case RM_F_U64:
-			if (left < 8)
-				return -EBADMSG;
-			u64 = rm_get64(in + *pos);
-			memcpy(m, &u64, 8);
-			*pos += 8;
-			break;
-		case RM_F_STR:
+			*pos += width;
+		} else if (f->type == RM_F_STR) {
 			if (left < 2)
 				return -EBADMSG;
 			n = rm_get16(in + *pos);
@@ -339,24 +338,22 @@ static int decode_layout(const struct rm_layout *l, const uint8_t *in, size_t le
 			memcpy(m, in + *pos + 2, n);
 			m[n] = 0;
 			*pos += need;
-			break;
-		case RM_F_LIST: {
+		} else { /* RM_F_LIST */
+			uint16_t count;
 			int ret;
 
 			if (left < 4)
 				return -EBADMSG;
-			u16 = rm_get16(in + *pos);
-			if (u16 > f->cap || rm_get16(in + *pos + 2))
+			count = rm_get16(in + *pos);
+			if (count > f->cap || rm_get16(in + *pos + 2))
 				return -EBADMSG;
-			memcpy(m, &u16, 2);
+			member_store(m, 2, count);
 			*pos += 4;
-			for (unsigned e = 0; e < u16; e++) {
+			for (unsigned e = 0; e < count; e++) {
 				ret = decode_layout(f->elem, in, len, pos, obj + f->elem_off + e * f->elem->size);
 				if (ret)
 					return ret;
 			}
-			break;
-		}
 		}
 	}
 	return 0;
