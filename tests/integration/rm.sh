@@ -4,12 +4,14 @@
 # From run-suite.sh: $BOTHY, $PAYLOADS, $TEST_TMPDIR.
 
 rm_tmp=${TEST_TMPDIR:-/tmp}/rm
-sock=$rm_tmp/bothyd.sock
+# The socket lives in a directory of its own that anyone may traverse: the tests act as a second
+# user too (runas), and TEST_TMPDIR and its parents are private to root.
+sock_dir=$(mktemp -d /tmp/bothy-rm.XXXXXX) || { echo "FAIL: mktemp"; exit 1; }
+chmod 711 "$sock_dir"
+sock=$sock_dir/bothyd.sock
 rm_log=$rm_tmp/bothyd.log
 rm_pid=
 mkdir -p "$rm_tmp"
-# The tests act as a second user too (runas): it must reach the socket through these directories.
-chmod 711 "${TEST_TMPDIR:-/tmp}" "$rm_tmp"
 
 fail() {
 	echo "--- bothyd log (last 40 lines):"
@@ -60,6 +62,7 @@ rm_stop() {
 rm_cleanup() {
 	[ -n "$rm_pid" ] && kill -KILL "$rm_pid" 2>/dev/null
 	[ -n "${watch_pid:-}" ] && kill "$watch_pid" 2>/dev/null
+	rm -rf "$sock_dir"
 	return 0
 }
 trap rm_cleanup EXIT
