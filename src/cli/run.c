@@ -4,15 +4,14 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "abi/doc.h"
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "core/vm.h"
 #include "hcall/hcall.h"
 #include "core/gmem.h"
@@ -452,51 +451,6 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 	return 0;
 }
 
-/* --- the terminal: raw while a guest owns it, restored on every way out --- */
-
-static struct termios saved_termios;
-static volatile sig_atomic_t termios_saved;
-
-static void terminal_restore(void)
-{
-	if (termios_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
-		termios_saved = 0;
-	}
-}
-
-static void fatal_signal(int sig)
-{
-	terminal_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-static void terminal_raw(void)
-{
-	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
-	struct termios raw;
-
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_termios) < 0)
-		return;
-	raw = saved_termios;
-	/* Keys go to the guest as typed (Ctrl-C included); output is the guest's own. */
-	raw.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
-	raw.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
-	raw.c_cflag |= CS8;
-	raw.c_cc[VMIN] = 1;
-	raw.c_cc[VTIME] = 0;
-	termios_saved = 1;
-	atexit(terminal_restore);
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-		struct sigaction sa = { .sa_handler = fatal_signal };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(fatal[i], &sa, NULL);
-	}
-	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-}
-
 static int status_of(const struct vm_stop_status *st)
 {
 	switch (st->reason) {
@@ -574,7 +528,7 @@ int cmd_run(int argc, char **argv)
 
 		ret = vm_create(&opts.vm, &vm, &failed);
 		if (ret) {
-			terminal_restore();
+			cli_terminal_restore();
 			snprintf(err, sizeof(err), "cannot start the VM (%s): %s", failed ? failed : "?", strerror(-ret));
 			fprintf(stderr, "bothy: %s\n", err);
 			if (link)
@@ -596,17 +550,17 @@ int cmd_run(int argc, char **argv)
 				return ret > 0 ? CLI_OK : CLI_ERROR;
 			}
 		} else if (opts.vm.console != VM_CONSOLE_NONE && !boots) {
-			terminal_raw();
+			cli_terminal_raw(false);
 		}
 		boots++;
 		ret = vm_run(vm, &st);
 		if (opts.stats) {
-			terminal_restore();
+			cli_terminal_restore();
 			vm_print_stats(vm, stderr);
 		}
 		vm_destroy(vm);
 		if (ret) {
-			terminal_restore();
+			cli_terminal_restore();
 			fprintf(stderr, "bothy: VM failed: %s\n", strerror(-ret));
 			if (link) {
 				st = (struct vm_stop_status){ .reason = VM_STOP_VMM_ERROR };
@@ -625,7 +579,7 @@ int cmd_run(int argc, char **argv)
 	if (link)
 		vmm_link_exited(link, &st);
 	vmm_link_close(link);
-	terminal_restore();
+	cli_terminal_restore();
 	if (st.reason == VM_STOP_CRASH || st.reason == VM_STOP_VMM_ERROR)
 		fprintf(stderr, "bothy: guest stopped: %s\n", st.detail);
 	else if (st.reason == VM_STOP_SIGNAL || st.reason == VM_STOP_REBOOT)

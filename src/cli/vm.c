@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/terminal.h"
 #include "rm/client.h"
 
 /* Exit statuses of `bothy vm` (docs/cli.md). */
@@ -1204,53 +1204,6 @@ static int cmd_version(struct vmcli *v, int argc, char **argv)
 
 /* --- console ------------------------------------------------------------------------------- */
 
-static struct termios saved_termios;
-static volatile sig_atomic_t termios_saved;
-
-static void terminal_restore(void)
-{
-	if (termios_saved) {
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
-		termios_saved = 0;
-	}
-}
-
-static void console_fatal_signal(int sig)
-{
-	terminal_restore();
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* Raw mode while attached (keys go to the guest as typed); restored on every way out. */
-static void terminal_raw(void)
-{
-	static const int fatal[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
-	static bool atexit_done;
-	struct termios raw;
-
-	if (tcgetattr(STDIN_FILENO, &saved_termios) < 0)
-		return;
-	raw = saved_termios;
-	raw.c_iflag &= ~(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
-	raw.c_oflag &= ~OPOST;
-	raw.c_lflag &= ~(ECHO | ECHONL | ICANON | ISIG | IEXTEN);
-	raw.c_cflag |= CS8;
-	raw.c_cc[VMIN] = 1;
-	raw.c_cc[VTIME] = 0;
-	termios_saved = 1;
-	if (!atexit_done)
-		atexit(terminal_restore);
-	atexit_done = true;
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
-		struct sigaction sa = { .sa_handler = console_fatal_signal };
-
-		sigemptyset(&sa.sa_mask);
-		sigaction(fatal[i], &sa, NULL);
-	}
-	tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-}
-
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len) {
@@ -1344,10 +1297,10 @@ static int cmd_console(struct vmcli *v, int argc, char **argv)
 	tty = isatty(STDIN_FILENO);
 	if (tty) {
 		fprintf(stderr, "[attached to VM %u's console; Ctrl-] detaches]\r\n", req.vmid);
-		terminal_raw();
+		cli_terminal_raw(true);
 	}
 	end = console_relay(con, tty);
-	terminal_restore();
+	cli_terminal_restore();
 	close(con);
 	if (tty || end != RELAY_DETACHED)
 		fprintf(stderr, "%s[%s]\n", tty ? "\n" : "",
