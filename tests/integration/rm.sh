@@ -139,4 +139,4 @@ $(sed 's/^/  | /' "$rm_tmp/watch.out")"
 
 # fd_count PID, rss_kb PID: a process's open fds and resident memory.
 fd_count() { ls "/proc/$1/fd" | wc -l; }
-rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\).*/\1/p' "/proc/$1/status"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
