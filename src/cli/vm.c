@@ -309,6 +309,27 @@ static int resolve_vm(struct vmcli *v, const char *arg, uint16_t *vmid)
 	return VMCLI_REFUSED;
 }
 
+/* What every subcommand's getopt loop does with -h, a missing value and an unknown option. */
+static int getopt_other(struct vmcli *v, int c, char **argv)
+{
+	if (c == 'h') {
+		usage_vm(stdout);
+		return VMCLI_OK;
+	}
+	if (c == ':')
+		return usage_error(v, "option '%s' needs a value", argv[optind - 1]);
+	return usage_error(v, "unknown option '%s'", argv[optind - 1]);
+}
+
+/* After getopt: exactly one argument left, the VM, resolved to its vmid. */
+static int the_vm_argument(struct vmcli *v, int argc, char **argv, uint16_t *vmid)
+{
+	if (optind + 1 != argc)
+		return optind < argc ? usage_error(v, "unexpected argument '%s'", argv[optind + 1])
+				     : usage_error(v, "which VM? (a vmid or a name)");
+	return resolve_vm(v, argv[optind], vmid);
+}
+
 /* --- create / config ----------------------------------------------------------------------- */
 
 static void usage_create(FILE *out)
@@ -741,19 +762,11 @@ static int cmd_start(struct vmcli *v, int argc, char **argv)
 						   "INDEX 0-255; pc=VALUE and sp=VALUE mean index 0)", optarg);
 			nr_regs++;
 			break;
-		case 'h':
-			usage_vm(stdout);
-			return VMCLI_OK;
-		case ':':
-			return usage_error(v, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(v, "unknown option '%s'", argv[optind - 1]);
+			return getopt_other(v, c, argv);
 		}
 	}
-	if (optind + 1 != argc)
-		return optind < argc ? usage_error(v, "unexpected argument '%s'", argv[optind + 1])
-				     : usage_error(v, "which VM? (a vmid or a name)");
-	status = resolve_vm(v, argv[optind], &vmid);
+	status = the_vm_argument(v, argc, argv, &vmid);
 	if (status)
 		return status;
 	req.vmid = vmid;
@@ -1396,13 +1409,8 @@ static int cmd_watch(struct vmcli *v, int argc, char **argv)
 			if (parse_number(optarg, 86400, &seconds) || !seconds)
 				return usage_error(v, "--timeout '%s': expected seconds, 1 to 86400", optarg);
 			break;
-		case 'h':
-			usage_vm(stdout);
-			return VMCLI_OK;
-		case ':':
-			return usage_error(v, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(v, "unknown option '%s'", argv[optind - 1]);
+			return getopt_other(v, c, argv);
 		}
 	}
 	if (argc - optind > 1)
@@ -1524,19 +1532,11 @@ static int cmd_hcall_serve(struct vmcli *v, int argc, char **argv)
 			if (parse_number(optarg, UINT32_MAX, &count) || !count)
 				return usage_error(v, "--count '%s': expected a number from 1", optarg);
 			break;
-		case 'h':
-			usage_vm(stdout);
-			return VMCLI_OK;
-		case ':':
-			return usage_error(v, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(v, "unknown option '%s'", argv[optind - 1]);
+			return getopt_other(v, c, argv);
 		}
 	}
-	if (optind + 1 != argc)
-		return optind < argc ? usage_error(v, "unexpected argument '%s'", argv[optind + 1])
-				     : usage_error(v, "which VM? (a vmid or a name)");
-	status = resolve_vm(v, argv[optind], &vmid);
+	status = the_vm_argument(v, argc, argv, &vmid);
 	if (!status)
 		status = watch_vm(v, vmid);
 	if (status)
@@ -1639,13 +1639,8 @@ int cmd_vm(int argc, char **argv)
 				return usage_error(&v, "--timeout '%s': expected seconds, 0 (none) to 86400", optarg);
 			v.timeout_ms = seconds ? (int)seconds * 1000 : -1;
 			break;
-		case 'h':
-			usage_vm(stdout);
-			return VMCLI_OK;
-		case ':':
-			return usage_error(&v, "option '%s' needs a value", argv[optind - 1]);
 		default:
-			return usage_error(&v, "unknown option '%s'", argv[optind - 1]);
+			return getopt_other(&v, c, argv);
 		}
 	}
 	if (optind >= argc) {
