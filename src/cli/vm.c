@@ -719,6 +719,21 @@ static int parse_id_and_flags(const struct vmcli *v, int argc, char **argv, cons
 	return VMCLI_OK;
 }
 
+/* A subcommand on one VM: its flags, -h (usage printed, *help set), then the VM resolved to *vmid. */
+static int parse_vm_command(struct vmcli *v, int argc, char **argv, const char *const flags[], bool set[],
+			    unsigned nr_flags, uint16_t *vmid, bool *help)
+{
+	const char *id = NULL;
+	int status = parse_id_and_flags(v, argc, argv, flags, set, nr_flags, false, &id, help);
+
+	if (status || *help) {
+		if (*help)
+			usage_vm(stdout);
+		return status;
+	}
+	return resolve_vm(v, id, vmid);
+}
+
 /* The VM's state, printing why when it cannot be had. */
 static int get_state(struct vmcli *v, uint16_t vmid, unsigned *state)
 {
@@ -802,19 +817,12 @@ static int simple_action(struct vmcli *v, int argc, char **argv, uint32_t msg_id
 	struct rm_vm_stop_req stop = { 0 };
 	struct rm_vmid req;
 	bool force = false, help = false;
-	const char *id = NULL;
 	uint32_t err;
 	int status;
 
-	status = parse_id_and_flags(v, argc, argv, stop_flags, &force, msg_id == RM_ID_VM_STOP ? 1 : 0, false, &id,
-				    &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
-		return status;
-	}
-	status = resolve_vm(v, id, &req.vmid);
-	if (status)
+	status = parse_vm_command(v, argc, argv, stop_flags, &force, msg_id == RM_ID_VM_STOP ? 1 : 0, &req.vmid,
+				  &help);
+	if (status || help)
 		return status;
 	stop.vmid = req.vmid;
 	stop.flags = force ? RM_STOP_FLAG_FORCE : 0;
@@ -887,17 +895,12 @@ static int cmd_reset(struct vmcli *v, int argc, char **argv)
 	static const char *const flags[] = { "wait", "no-wait" };
 	bool set[2] = { false, false }, help = false;
 	struct rm_vmid req;
-	const char *id = NULL;
 	uint32_t err;
 	int status;
 
-	status = parse_id_and_flags(v, argc, argv, flags, set, 2, false, &id, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
+	status = parse_vm_command(v, argc, argv, flags, set, 2, &req.vmid, &help);
+	if (help)
 		return status;
-	}
-	status = resolve_vm(v, id, &req.vmid);
 	/* Watch before asking, so the RESET notification cannot slip past. */
 	if (!status && !set[1])
 		status = watch_vm(v, req.vmid);
@@ -922,21 +925,14 @@ static void sleep_ms(int ms)
 static int cmd_destroy(struct vmcli *v, int argc, char **argv)
 {
 	bool help = false, watching = false;
-	const char *id = NULL;
 	struct rm_vm_stop_req stop = { .flags = RM_STOP_FLAG_FORCE };
 	struct rm_vmid req;
 	unsigned state;
 	uint32_t err;
 	int status, busy_left = 100; /* x 100 ms: another client's slow request on this VM */
 
-	status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, false, &id, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
-		return status;
-	}
-	status = resolve_vm(v, id, &req.vmid);
-	if (status)
+	status = parse_vm_command(v, argc, argv, NULL, NULL, 0, &req.vmid, &help);
+	if (status || help)
 		return status;
 	stop.vmid = req.vmid;
 	for (;;) {
@@ -1069,20 +1065,15 @@ static int cmd_status(struct vmcli *v, int argc, char **argv)
 	struct rm_hyp_resources_rep *res = NULL;
 	struct rm_vm_list_rep *list = NULL;
 	const struct rm_vm_info *vm = NULL;
-	const char *id = NULL;
 	struct rm_vmid req;
 	bool help = false;
 	unsigned state;
 	uint32_t err = RM_OK;
 	int status;
 
-	status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, false, &id, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
+	status = parse_vm_command(v, argc, argv, NULL, NULL, 0, &req.vmid, &help);
+	if (help)
 		return status;
-	}
-	status = resolve_vm(v, id, &req.vmid);
 	if (!status)
 		list = list_vms(v, &status);
 	if (status)
@@ -1282,20 +1273,15 @@ static enum relay_end console_relay(int con, bool tty)
 
 static int cmd_console(struct vmcli *v, int argc, char **argv)
 {
-	const char *id = NULL;
 	struct rm_vmid req;
 	bool help = false, tty;
 	enum relay_end end;
 	uint32_t err;
 	int status, con = -1;
 
-	status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, false, &id, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
+	status = parse_vm_command(v, argc, argv, NULL, NULL, 0, &req.vmid, &help);
+	if (help)
 		return status;
-	}
-	status = resolve_vm(v, id, &req.vmid);
 	if (!status)
 		status = call(v, RM_ID_VM_CONSOLE_ATTACH, &req, &err, NULL, &con);
 	if (status)
