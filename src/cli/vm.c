@@ -1192,7 +1192,7 @@ static int cmd_version(struct vmcli *v, int argc, char **argv)
 		print_json(j, false);
 	} else {
 		printf("server     %s\nprotocol   %u.%u (this client: %u.%u, bothy %s)\nfeatures  ", rep.server,
-		       rep.major, rep.minor, RM_PROTO_MAJOR, RM_PROTO_MINOR, BOTHY_VERSION);
+		       rep.major, rep.minor, (unsigned)RM_PROTO_MAJOR, (unsigned)RM_PROTO_MINOR, BOTHY_VERSION);
 		for (size_t i = 0; i < sizeof(features) / sizeof(features[0]); i++)
 			if (rep.features & features[i].bit)
 				printf(" %s", features[i].name);
