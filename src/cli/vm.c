@@ -1200,7 +1200,7 @@ static int cmd_version(struct vmcli *v, int argc, char **argv)
 		       rep.max_inflight, rep.max_vms);
 	}
 	if (rep.major != RM_PROTO_MAJOR) {
-		say_error(v, "bothyd speaks protocol %u.x, this client %u.x", rep.major, RM_PROTO_MAJOR);
+		say_error(v, "bothyd speaks protocol %u.x, this client %u.x", rep.major, (unsigned)RM_PROTO_MAJOR);
 		return VMCLI_REFUSED;
 	}
 	return VMCLI_OK;
