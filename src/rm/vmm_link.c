@@ -3,13 +3,13 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/vm.h"
 #include "hcall/wire.h"
+#include "rm/link.h"
 #include "rm/proto.h"
 #include "rm/vmm_link.h"
 
@@ -68,50 +68,30 @@ void vmm_link_set_stop_fd(struct vmm_link *l, int stop_fd)
 	l->stop_fd = stop_fd;
 }
 
-/* Encodes @obj by @layout (after a u32 error for replies) and sends it frame by frame. */
+/* Encodes @obj by @d's layout (a reply: after the u32 @err) and sends it frame by frame. */
 static int link_send(struct vmm_link *l, enum rm_msg_type type, uint16_t seq, const struct rm_msg_desc *d,
-		     const void *obj, bool is_reply, uint32_t err)
+		     const void *obj, uint32_t err)
 {
-	size_t len = 0, pos = 0;
-	uint8_t frame[RM_FRAME_MAX];
-	int ret;
+	size_t len;
+	int ret = rm_link_encode(d, type, err, obj, l->buf, &len);
 
-	if (is_reply) {
-		rm_put32(l->buf, err);
-		pos = 4;
-	}
-	if (obj) {
-		ret = rm_encode(is_reply ? d->rep : d->req, obj, l->buf + pos, sizeof(l->buf) - pos, &len);
-		if (ret)
-			return ret;
-	}
-	len += pos;
-	for (unsigned i = 0, frames = rm_frame_count(len); i < frames; i++) {
-		size_t flen = rm_frame_build(frame, type, seq, d->id, l->buf, len, i);
-		ssize_t n = send(l->fd, frame, flen, MSG_NOSIGNAL);
-
-		if (n != (ssize_t)flen)
-			return n < 0 ? -errno : -EIO;
-	}
-	return 0;
+	return ret ? ret : rm_link_send(l->fd, type, seq, d->id, l->buf, len, -1, 0);
 }
 
 /* Receives one whole message; 1 and @l->msg filled, 0 on EOF, -errno. Bad frames are dropped. */
 static int link_recv(struct vmm_link *l)
 {
-	uint8_t frame[RM_FRAME_MAX + 1];
+	uint8_t frame[RM_FRAME_MAX];
 
 	for (;;) {
-		ssize_t n = recv(l->fd, frame, sizeof(frame), 0);
+		ssize_t n = rm_link_recv_frame(l->fd, frame, 0, NULL);
 		int r;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
+		if (n < 0 && n != -EMSGSIZE)
+			return (int)n;
 		if (n == 0)
 			return 0;
-		r = rm_reasm_feed(&l->reasm, frame, (size_t)n, &l->msg);
+		r = n < 0 ? (int)n : rm_reasm_feed(&l->reasm, frame, (size_t)n, &l->msg);
 		if (r == 1)
 			return 1;
 		if (r < 0)
@@ -123,7 +103,7 @@ int vmm_link_ready(struct vmm_link *l, unsigned cpus)
 {
 	struct rm_vmm_ready_ntf ready = { .vmm_pid = (uint32_t)getpid(), .cpus = cpus };
 
-	return link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_READY], &ready, false, 0);
+	return link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_READY], &ready, 0);
 }
 
 static int apply_boot_regs(struct vm *vm, const struct rm_vmm_start_req *start)
@@ -189,7 +169,7 @@ int vmm_link_wait_start(struct vmm_link *l, struct vm *vm)
 			ret = apply_boot_regs(vm, start);
 			err = ret == -EINVAL ? RM_ERR_ARGUMENT_INVALID : ret ? RM_ERR_NORESOURCE : RM_OK;
 		}
-		ret = link_send(l, RM_TYPE_REPLY, l->msg.hdr.seq, &rm_msgs[RM_MSG_VMM_START], NULL, true, err);
+		ret = link_send(l, RM_TYPE_REPLY, l->msg.hdr.seq, &rm_msgs[RM_MSG_VMM_START], NULL, err);
 		if (ret || err == RM_OK)
 			break;
 		log_warn("rm link: VMM_START refused: %s", rm_err_name(err));
@@ -200,7 +180,7 @@ int vmm_link_wait_start(struct vmm_link *l, struct vm *vm)
 
 static void send_exited(struct vmm_link *l, const struct rm_vm_exited_ntf *ntf)
 {
-	int ret = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_EXITED], ntf, false, 0);
+	int ret = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_EXITED], ntf, 0);
 
 	if (ret)
 		log_info("rm link: cannot report the exit: %s", strerror(-ret));
@@ -269,7 +249,7 @@ int vmm_link_hcall(void *link, struct hcall_call *c)
 
 	ntf.token = ++l->next_token;
 	memcpy(ntf.args, c->args, sizeof(ntf.args));
-	r = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_HCALL], &ntf, false, 0);
+	r = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_HCALL], &ntf, 0);
 	if (r)
 		return r;
 	deadline = now_ms() + l->hcall_timeout_ms;
