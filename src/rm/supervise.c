@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "hcall/hcall.h"
 #include "rm/lifecycle.h"
+#include "rm/link.h"
 #include "rm/server_internal.h"
 
 /* fds of a VMM process, as `bothy run --rm-control 3 --console-fd 4` and BOTHY_KVM_FD expect them. */
@@ -237,23 +238,16 @@ static int link_send(struct rm_server *s, struct rm_vm *vm, enum rm_msg_type typ
 		     enum rm_msg_index index, const void *obj)
 {
 	const struct rm_msg_desc *d = &rm_msgs[index];
-	uint8_t frame[RM_FRAME_MAX];
 	size_t len;
 	int ret;
 
 	if (vm->link_fd < 0)
 		return -EPIPE;
-	ret = rm_encode(d->req, obj, s->enc, RM_MSG_MAX, &len);
+	ret = rm_link_encode(d, type, RM_OK, obj, s->enc, &len);
 	if (ret)
 		return ret;
 	/* A few frames into an otherwise idle socket: they fit, or the VMM is stuck and will be killed. */
-	for (unsigned i = 0, n = rm_frame_count(len); i < n; i++) {
-		size_t flen = rm_frame_build(frame, type, seq, d->id, s->enc, len, i);
-
-		if (send(vm->link_fd, frame, flen, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)flen)
-			return -EIO;
-	}
-	return 0;
+	return rm_link_send(vm->link_fd, type, seq, d->id, s->enc, len, -1, MSG_DONTWAIT);
 }
 
 uint32_t rm_vmm_start(struct rm_server *s, struct rm_vm *vm)
@@ -369,22 +363,20 @@ static void link_message(struct rm_server *s, struct rm_vm *vm, const struct rm_
 
 static void link_readable(struct rm_server *s, struct rm_vm *vm)
 {
-	uint8_t frame[RM_FRAME_MAX + 1];
+	uint8_t frame[RM_FRAME_MAX];
 
 	for (int i = 0; i < 256 && vm->link_fd >= 0; i++) {
-		ssize_t n = recv(vm->link_fd, frame, sizeof(frame), MSG_DONTWAIT);
+		ssize_t n = rm_link_recv_frame(vm->link_fd, frame, MSG_DONTWAIT, NULL);
 		int r;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN)
 			return;
-		if (n <= 0) {
+		if (n == 0 || (n < 0 && n != -EMSGSIZE)) {
 			/* The VMM is gone or going: its pidfd says when; the socket stays until reset. */
 			rm_epoll_del(s, vm->link_fd);
 			return;
 		}
-		r = rm_reasm_feed(vm->link_reasm, frame, (size_t)n, s->msg);
+		r = n < 0 ? (int)n : rm_reasm_feed(vm->link_reasm, frame, (size_t)n, s->msg);
 		if (r == 1)
 			link_message(s, vm, s->msg);
 		else if (r < 0)
