@@ -21,6 +21,7 @@
 
 #include "core/log.h"
 #include "rm/lifecycle.h"
+#include "rm/link.h"
 #include "rm/server_internal.h"
 
 long long rm_now_ms(void)
@@ -116,35 +117,14 @@ static void conn_flush(struct rm_server *s, struct rm_conn *c)
 {
 	while (!c->dead && c->out_head) {
 		struct rm_out_frame *f = c->out_head;
-		union {
-			char buf[CMSG_SPACE(sizeof(int))];
-			struct cmsghdr align;
-		} ctl;
-		struct iovec iov = { f->data, f->len };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n;
+		int ret = rm_link_send_frame(c->fd, f->data, f->len, f->fd, MSG_DONTWAIT);
 
-		if (f->fd >= 0) {
-			struct cmsghdr *cm;
-
-			memset(&ctl, 0, sizeof(ctl));
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = sizeof(ctl.buf);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &f->fd, sizeof(int));
-		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		if (ret == -EAGAIN) {
 			conn_update_epoll(s, c, true);
 			return;
 		}
-		if (n < 0) {
-			conn_kill(s, c, strerror(errno));
+		if (ret) {
+			conn_kill(s, c, strerror(-ret));
 			return;
 		}
 		c->out_head = f->next;
@@ -198,22 +178,18 @@ static void conn_queue(struct rm_server *s, struct rm_conn *c, enum rm_msg_type 
 void rm_send_reply(struct rm_server *s, struct rm_conn *c, const struct rm_msg_desc *d, uint16_t seq, uint32_t err,
 		   const void *rep, int pass_fd)
 {
-	size_t len = 0;
+	size_t len;
+	int ret = rm_link_encode(d, RM_TYPE_REPLY, err, rep, s->enc, &len);
 
-	rm_put32(s->enc, err);
-	if (err == RM_OK && rep) {
-		int ret = rm_encode(d->rep, rep, s->enc + 4, RM_MSG_MAX - 4, &len);
-
-		if (ret) {
-			log_err("%s: cannot encode the reply: %s", d->name, strerror(-ret));
-			rm_put32(s->enc, RM_ERR_NOMEM);
-			len = 0;
-			if (pass_fd >= 0)
-				close(pass_fd);
-			pass_fd = -1;
-		}
+	if (ret) {
+		log_err("%s: cannot encode the reply: %s", d->name, strerror(-ret));
+		rm_put32(s->enc, RM_ERR_NOMEM);
+		len = 4;
+		if (pass_fd >= 0)
+			close(pass_fd);
+		pass_fd = -1;
 	}
-	conn_queue(s, c, RM_TYPE_REPLY, seq, d->id, 4 + len, pass_fd);
+	conn_queue(s, c, RM_TYPE_REPLY, seq, d->id, len, pass_fd);
 }
 
 /* --- watchers and notifications ------------------------------------------------------------ */
@@ -248,7 +224,7 @@ void rm_notify(struct rm_server *s, const struct rm_vm *vm, enum rm_msg_index in
 {
 	const struct rm_msg_desc *d = &rm_msgs[index];
 	size_t len;
-	int ret = rm_encode(d->req, ntf, s->enc, RM_MSG_MAX, &len);
+	int ret = rm_link_encode(d, RM_TYPE_NOTIFY, RM_OK, ntf, s->enc, &len);
 
 	if (ret) {
 		log_err("%s: cannot encode: %s", d->name, strerror(-ret));
@@ -355,22 +331,20 @@ static void conn_message(struct rm_server *s, struct rm_conn *c, const struct rm
 
 static void conn_readable(struct rm_server *s, struct rm_conn *c)
 {
-	uint8_t frame[RM_FRAME_MAX + 1];
+	uint8_t frame[RM_FRAME_MAX];
 
 	/* A bounded batch per turn, so one chatty client cannot starve the others. */
 	for (int i = 0; i < 64 && !c->dead; i++) {
-		ssize_t n = recv(c->fd, frame, sizeof(frame), MSG_DONTWAIT);
+		ssize_t n = rm_link_recv_frame(c->fd, frame, MSG_DONTWAIT, NULL);
 		int r;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n == -EAGAIN)
 			return;
-		if (n <= 0) {
-			conn_kill(s, c, n ? strerror(errno) : "EOF");
+		if (n == 0 || (n < 0 && n != -EMSGSIZE)) {
+			conn_kill(s, c, n ? strerror((int)-n) : "EOF");
 			return;
 		}
-		r = rm_reasm_feed(c->reasm, frame, (size_t)n, s->msg);
+		r = n < 0 ? (int)n : rm_reasm_feed(c->reasm, frame, (size_t)n, s->msg);
 		if (r == 1)
 			conn_message(s, c, s->msg);
 		else if (r < 0)
