@@ -69,7 +69,7 @@ $(BUILD)/timeit: bench/tools/timeit.c
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $<
 
 # The resource manager benchmark's load generator (bench/tools/rm-bench.c): the client library only.
-$(BUILD)/rm-bench: bench/tools/rm-bench.c $(call obj,src/rm/client.c src/rm/wire.c src/rm/proto.c)
+$(BUILD)/rm-bench: bench/tools/rm-bench.c $(call obj,src/rm/client.c src/rm/link.c src/rm/wire.c src/rm/proto.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lpthread
 

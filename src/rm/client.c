@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "rm/client.h"
+#include "rm/link.h"
 
-#define RM_CLIENT_MAX_FDS 4 /* fds accepted per packet; bothyd sends one at most */
 /* The union of struct rm_notification holds any notification payload. */
 #define NOTIFICATION_ROOM (sizeof(struct rm_notification) - offsetof(struct rm_notification, status))
 
@@ -170,25 +170,11 @@ static struct rm_pending *pending_find(struct rm_client *c, uint16_t seq)
 
 /* --- sending ------------------------------------------------------------------------------ */
 
-static int send_frame(int fd, const uint8_t *frame, size_t len)
-{
-	ssize_t n;
-
-	do
-		n = send(fd, frame, len, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EPIPE || errno == ECONNRESET ? -ECONNRESET : -errno;
-	return (size_t)n == len ? 0 : -EIO;
-}
-
 int rm_client_send(struct rm_client *c, uint32_t msg_id, const void *req, uint16_t *seq)
 {
 	static const struct rm_empty empty;
 	const struct rm_msg_desc *desc = rm_msg_find(msg_id);
 	struct rm_pending *p = NULL;
-	uint8_t frame[RM_FRAME_MAX];
-	unsigned frames;
 	size_t len;
 	int r;
 
@@ -196,12 +182,9 @@ int rm_client_send(struct rm_client *c, uint32_t msg_id, const void *req, uint16
 		return -EINVAL;
 	if (c->eof)
 		return -ECONNRESET;
-	r = rm_encode(desc->req, req ? req : &empty, c->tx, RM_MSG_MAX, &len);
+	r = rm_link_encode(desc, RM_TYPE_REQUEST, RM_OK, req ? req : &empty, c->tx, &len);
 	if (r)
 		return r == -E2BIG ? -E2BIG : -EINVAL;
-	frames = rm_frame_count(len);
-	if (!frames)
-		return -E2BIG;
 	for (unsigned i = 0; i < RM_CLIENT_MAX_INFLIGHT && !p; i++)
 		if (!c->pending[i].used)
 			p = &c->pending[i];
@@ -211,14 +194,10 @@ int rm_client_send(struct rm_client *c, uint32_t msg_id, const void *req, uint16
 	while (pending_find(c, c->next_seq))
 		c->next_seq++;
 	*p = (struct rm_pending){ .used = true, .seq = c->next_seq++, .msg_id = msg_id, .fd = -1 };
-	for (unsigned i = 0; i < frames; i++) {
-		size_t n = rm_frame_build(frame, RM_TYPE_REQUEST, p->seq, msg_id, c->tx, len, i);
-
-		r = send_frame(c->fd, frame, n);
-		if (r) {
-			pending_free(p);
-			return r;
-		}
+	r = rm_link_send(c->fd, RM_TYPE_REQUEST, p->seq, msg_id, c->tx, len, -1, 0);
+	if (r) {
+		pending_free(p);
+		return r == -EPIPE || r == -ECONNRESET ? -ECONNRESET : r;
 	}
 	*seq = p->seq;
 	return 0;
@@ -284,30 +263,6 @@ static void dispatch_notification(struct rm_client *c, const struct rm_message *
 	c->queue_count++;
 }
 
-/* Keeps the first fd of a packet's SCM_RIGHTS, closes any others. */
-static int take_fds(struct msghdr *mh)
-{
-	int keep = -1;
-
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
-		size_t nfds;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len < CMSG_LEN(0))
-			continue;
-		nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < nfds; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (keep < 0)
-				keep = fd;
-			else
-				close(fd);
-		}
-	}
-	return keep;
-}
-
 /*
  * An fd belongs to the reply whose first frame carried it; it is parked on the request until
  * the reply is complete. Any other fd (a notification's, an unasked reply's) is closed.
@@ -333,34 +288,21 @@ static void park_fd(struct rm_client *c, const uint8_t *frame, size_t len, int f
 static int receive_one(struct rm_client *c)
 {
 	uint8_t frame[RM_FRAME_MAX];
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * RM_CLIENT_MAX_FDS)];
-	} control;
-	struct iovec iov = { .iov_base = frame, .iov_len = sizeof(frame) };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof(control.buf),
-	};
 	ssize_t n;
 	int fd, r;
 
 	if (c->eof)
 		return -ECONNRESET;
-	do
-		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+	n = rm_link_recv_frame(c->fd, frame, MSG_DONTWAIT, &fd);
+	if (n == -EAGAIN)
 		return 0;
+	if (n == -EMSGSIZE) { /* longer than any frame may be */
+		c->dropped++;
+		return 1;
+	}
 	if (n <= 0) {
 		c->eof = true;
 		return -ECONNRESET;
-	}
-	fd = take_fds(&mh);
-	if (mh.msg_flags & MSG_TRUNC) { /* longer than any frame may be */
-		if (fd >= 0)
-			close(fd);
-		c->dropped++;
-		return 1;
 	}
 	if (fd >= 0)
 		park_fd(c, frame, (size_t)n, fd);
