@@ -6,6 +6,7 @@
 #define BOTHY_ARCH_ARCH_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct vm;
@@ -36,6 +37,19 @@ int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest 
 /* Exits the architecture's hypercall transport consumes (x86: the I/O-port gate); true if consumed. */
 struct hv_exit;
 bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit);
+/*
+ * The boot context (the resource manager's VM_SET_BOOT_CONTEXT): initial registers of vCPU 0, in
+ * Gunyah's register sets: 0 general registers by number, 1 the PC (index 0), 2 the SP (index 0).
+ * arch_boot_reg_valid() is the one rule, applied by bothyd when a register is set and by the VMM
+ * before it writes them.
+ */
+struct arch_boot_reg {
+	unsigned set, index;
+	uint64_t value;
+};
+bool arch_boot_reg_valid(unsigned set, unsigned index);
+/* Writes @n boot registers to vCPU 0, which has not run yet; -EINVAL for an invalid one. */
+int arch_set_boot_regs(struct vm *vm, const struct arch_boot_reg *regs, unsigned n);
 /* Writes registers and the faulting instruction for a crash diagnostic. */
 void arch_vcpu_dump(struct vcpu *vcpu, FILE *out);
 

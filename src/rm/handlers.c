@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch/arch.h"
 #include "core/log.h"
 #include "rm/lifecycle.h"
 #include "rm/server_internal.h"
@@ -132,7 +133,7 @@ static uint32_t h_set_boot_context(struct rm_vm *vm, const struct rm_boot_contex
 		return RM_ERR_VM_STATE;
 	if (vm->slow != RM_SLOW_NONE)
 		return RM_ERR_BUSY;
-	if (!rm_boot_reg_valid(req->reg_set, req->reg_index))
+	if (!arch_boot_reg_valid(req->reg_set, req->reg_index))
 		return RM_ERR_ARGUMENT_INVALID;
 	/* Setting a register again replaces its value. */
 	for (i = 0; i < vm->nr_boot; i++)

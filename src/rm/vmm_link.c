@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arch/arch.h"
 #include "core/log.h"
 #include "core/vm.h"
 #include "hcall/wire.h"
@@ -23,23 +24,6 @@ struct vmm_link {
 	struct rm_message msg;
 	uint8_t buf[RM_MSG_MAX];
 };
-
-bool rm_boot_reg_valid(unsigned reg_set, unsigned reg_index)
-{
-#ifdef __x86_64__
-	switch (reg_set) {
-	case RM_REG_SET_X:
-		return reg_index < 16;
-	case RM_REG_SET_PC:
-	case RM_REG_SET_SP:
-		return reg_index == 0;
-	}
-#else
-	(void)reg_set;
-	(void)reg_index;
-#endif
-	return false;
-}
 
 int vmm_link_open(int fd, int hcall_timeout_ms, struct vmm_link **out)
 {
@@ -108,41 +92,12 @@ int vmm_link_ready(struct vmm_link *l, unsigned cpus)
 
 static int apply_boot_regs(struct vm *vm, const struct rm_vmm_start_req *start)
 {
+	struct arch_boot_reg regs[RM_MAX_BOOT_REGS];
+
 	for (unsigned i = 0; i < start->nr_regs; i++)
-		if (!rm_boot_reg_valid(start->regs[i].reg_set, start->regs[i].reg_index))
-			return -EINVAL;
-	if (!start->nr_regs)
-		return 0;
-#ifdef __x86_64__
-	{
-		struct hv_vcpu *vcpu = vm->vcpus[0].hv_vcpu;
-		struct hv_x86_regs regs;
-		uint64_t *gpr[16] = { &regs.rax, &regs.rbx, &regs.rcx, &regs.rdx, &regs.rsi, &regs.rdi,
-				      &regs.rsp, &regs.rbp, &regs.r8, &regs.r9, &regs.r10, &regs.r11,
-				      &regs.r12, &regs.r13, &regs.r14, &regs.r15 };
-		int ret;
-
-		if (!vm->nr_vcpus || !vm->hv_ops->x86_get_regs || !vm->hv_ops->x86_set_regs)
-			return -EINVAL;
-		ret = vm->hv_ops->x86_get_regs(vcpu, &regs);
-		if (ret)
-			return ret;
-		for (unsigned i = 0; i < start->nr_regs; i++) {
-			const struct rm_boot_reg *r = &start->regs[i];
-
-			if (r->reg_set == RM_REG_SET_X)
-				*gpr[r->reg_index] = r->value;
-			else if (r->reg_set == RM_REG_SET_PC)
-				regs.rip = r->value;
-			else
-				regs.rsp = r->value;
-		}
-		return vm->hv_ops->x86_set_regs(vcpu, &regs);
-	}
-#else
-	(void)vm;
-	return -EINVAL;
-#endif
+		regs[i] = (struct arch_boot_reg){ .set = start->regs[i].reg_set, .index = start->regs[i].reg_index,
+						  .value = start->regs[i].value };
+	return arch_set_boot_regs(vm, regs, start->nr_regs);
 }
 
 int vmm_link_wait_start(struct vmm_link *l, struct vm *vm)

@@ -14,12 +14,6 @@
 #include "bothy/bothy.h"
 #include "hcall/hcall.h"
 
-/*
- * Can a boot register {reg_set, reg_index} be set on this architecture? The one rule bothyd applies
- * at VM_SET_BOOT_CONTEXT and the VMM at VMM_START. x86-64: set X (0) index 0..15 = rax, rbx, rcx,
- * rdx, rsi, rdi, rsp, rbp, r8..r15; PC (1) index 0 = rip; SP (2) index 0 = rsp. Nothing elsewhere.
- */
-bool rm_boot_reg_valid(unsigned reg_set, unsigned reg_index);
 
 struct vmm_link;
 struct vm;

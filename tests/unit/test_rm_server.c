@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "arch/arch.h"
 #include "rm/proto.h"
 #include "rm/server_internal.h"
 #include "rm/vmm_link.h"
@@ -128,15 +129,15 @@ static void test_boot_regs(void **state)
 	(void)state;
 #ifdef __x86_64__
 	for (unsigned i = 0; i < 16; i++)
-		assert_true(rm_boot_reg_valid(RM_REG_SET_X, i));
-	assert_false(rm_boot_reg_valid(RM_REG_SET_X, 16));
-	assert_true(rm_boot_reg_valid(RM_REG_SET_PC, 0));
-	assert_true(rm_boot_reg_valid(RM_REG_SET_SP, 0));
-	assert_false(rm_boot_reg_valid(RM_REG_SET_PC, 1));
-	assert_false(rm_boot_reg_valid(RM_REG_SET_SP, 1));
+		assert_true(arch_boot_reg_valid(RM_REG_SET_X, i));
+	assert_false(arch_boot_reg_valid(RM_REG_SET_X, 16));
+	assert_true(arch_boot_reg_valid(RM_REG_SET_PC, 0));
+	assert_true(arch_boot_reg_valid(RM_REG_SET_SP, 0));
+	assert_false(arch_boot_reg_valid(RM_REG_SET_PC, 1));
+	assert_false(arch_boot_reg_valid(RM_REG_SET_SP, 1));
 #endif
-	assert_false(rm_boot_reg_valid(3, 0));
-	assert_false(rm_boot_reg_valid(255, 255));
+	assert_false(arch_boot_reg_valid(3, 0));
+	assert_false(arch_boot_reg_valid(255, 255));
 }
 
 /* --- the server over socketpairs ---------------------------------------------------------------- */

@@ -249,3 +249,50 @@ void arch_vcpu_dump(struct vcpu *vcpu, FILE *out)
 		fprintf(out, "code at %016" PRIx64 ": not in guest RAM\n", linear);
 	}
 }
+
+/* --- the boot context (arch/arch.h) ---------------------------------------------------------------- */
+
+/* General registers by number: rax, rbx, rcx, rdx, rsi, rdi, rsp, rbp, r8..r15. */
+#define X86_BOOT_GPRS 16
+
+bool arch_boot_reg_valid(unsigned set, unsigned index)
+{
+	switch (set) {
+	case 0:
+		return index < X86_BOOT_GPRS;
+	case 1: /* rip */
+	case 2: /* rsp */
+		return index == 0;
+	}
+	return false;
+}
+
+int arch_set_boot_regs(struct vm *vm, const struct arch_boot_reg *regs, unsigned n)
+{
+	struct hv_x86_regs r = { 0 };
+	uint64_t *gpr[X86_BOOT_GPRS] = { &r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rsp, &r.rbp,
+					 &r.r8, &r.r9, &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15 };
+	struct hv_vcpu *vcpu;
+	int ret;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!arch_boot_reg_valid(regs[i].set, regs[i].index))
+			return -EINVAL;
+	if (!n)
+		return 0;
+	if (!vm->nr_vcpus)
+		return -EINVAL;
+	vcpu = vm->vcpus[0].hv_vcpu;
+	ret = vm->hv_ops->x86_get_regs(vcpu, &r);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < n; i++) {
+		if (regs[i].set == 0)
+			*gpr[regs[i].index] = regs[i].value;
+		else if (regs[i].set == 1)
+			r.rip = regs[i].value;
+		else
+			r.rsp = regs[i].value;
+	}
+	return vm->hv_ops->x86_set_regs(vcpu, &r);
+}
