@@ -100,9 +100,11 @@ tools: build/$(ARCH)/payloads/hcall-handler build/$(ARCH)/payloads/rm-poke build
 build/$(ARCH)/payloads/hcall-handler: $(BUILD)/tools/hcall-handler
 	@mkdir -p $(dir $@)
 	cp $< $@
-$(BUILD)/tools/hcall-handler: tests/tools/hcall-handler.c src/hcall/wire.h
+# It speaks RM frames, so the framing and codec sources are compiled in with it.
+HCALL_HANDLER_SRCS := tests/tools/hcall-handler.c src/rm/wire.c src/rm/proto.c src/rm/link.c
+$(BUILD)/tools/hcall-handler: $(HCALL_HANDLER_SRCS) $(wildcard src/rm/*.h src/rm/messages.def)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $<
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -Isrc -static -o $@ $(HCALL_HANDLER_SRCS)
 # The resource manager's tests: rm-poke (raw packets to bothyd, replies as hex) and runas (a second
 # user in a host without su). Built like hcall-handler.
 build/$(ARCH)/payloads/rm-poke: $(BUILD)/tools/rm-poke

@@ -16,6 +16,7 @@
 #include "hcall/hcall.h"
 #include "core/gmem.h"
 #include "core/log.h"
+#include "rm/hcall_peer.h"
 #include "rm/vmm_link.h"
 
 void cli_usage_run(FILE *out)
@@ -474,7 +475,7 @@ int cmd_run(int argc, char **argv)
 {
 	struct run_options opts;
 	struct vm_stop_status st = { 0 };
-	struct hcall_socket *handler = NULL;
+	struct hcall_peer *handler = NULL, *peer = NULL;
 	struct vmm_link *link = NULL;
 	struct hcall_owner owner;
 	char err[256];
@@ -500,14 +501,13 @@ int cmd_run(int argc, char **argv)
 	}
 
 	if (opts.hcall_handler) {
-		ret = hcall_socket_connect(opts.hcall_handler, opts.hcall_timeout_ms, &handler);
+		ret = hcall_peer_connect(opts.hcall_handler, opts.hcall_timeout_ms, &handler);
 		if (ret) {
 			fprintf(stderr, "bothy: cannot connect to the hypercall handler %s: %s\n", opts.hcall_handler,
 				strerror(-ret));
 			return CLI_ERROR;
 		}
-		owner = (struct hcall_owner){ hcall_socket_call, handler };
-		opts.vm.hcall_owner = &owner;
+		peer = handler;
 	}
 
 	/* Under bothyd: one boot, the console on a socket, hypercalls and status over the link. */
@@ -517,9 +517,13 @@ int cmd_run(int argc, char **argv)
 			fprintf(stderr, "bothy: --rm-control: %s\n", strerror(-ret));
 			return CLI_ERROR;
 		}
-		owner = (struct hcall_owner){ vmm_link_hcall, link };
-		opts.vm.hcall_owner = &owner;
+		peer = vmm_link_hcall_peer(link);
 		opts.on_reboot = VM_REBOOT_EXIT;
+	}
+	/* Either way the VM owner is a peer on an RM link: VMM_HCALL out, VMM_HCALL_RET back. */
+	if (peer) {
+		owner = (struct hcall_owner){ hcall_peer_call, peer };
+		opts.vm.hcall_owner = &owner;
 	}
 
 	for (;;) {
@@ -534,13 +538,12 @@ int cmd_run(int argc, char **argv)
 			if (link)
 				vmm_link_failed(link, err);
 			vmm_link_close(link);
-			hcall_socket_close(handler);
+			hcall_peer_close(handler);
 			return CLI_ERROR;
 		}
-		if (handler)
-			hcall_socket_set_stop_fd(handler, vm->stop_eventfd);
+		if (peer)
+			hcall_peer_set_stop_fd(peer, vm->stop_eventfd);
 		if (link) {
-			vmm_link_set_stop_fd(link, vm->stop_eventfd);
 			ret = vmm_link_ready(link, vm->nr_vcpus);
 			ret = ret ? ret : vmm_link_wait_start(link, vm);
 			if (ret) {
@@ -568,14 +571,14 @@ int cmd_run(int argc, char **argv)
 				vmm_link_exited(link, &st);
 			}
 			vmm_link_close(link);
-			hcall_socket_close(handler);
+			hcall_peer_close(handler);
 			return CLI_ERROR;
 		}
 		if (st.reason != VM_STOP_REBOOT || opts.on_reboot != VM_REBOOT_RESTART)
 			break;
 		log_info("guest rebooted: restarting (boot %d)", boots + 1);
 	}
-	hcall_socket_close(handler);
+	hcall_peer_close(handler);
 	if (link)
 		vmm_link_exited(link, &st);
 	vmm_link_close(link);

@@ -77,22 +77,13 @@ const char *hcall_action_name(enum hcall_action a);
 /*
  * Who answers FORWARD calls. call() fills c->ret and returns 0, or fails
  * (-ETIMEDOUT, -EPIPE, ...) and the guest gets NOT_SUPPORTED. It may block;
- * bothy serialises calls. An embedder passes one in vm_config.
+ * bothy serialises calls. An embedder passes one in vm_config; `bothy run`
+ * passes an RM-link peer (bothyd, or --hcall-handler: rm/hcall_peer.h).
  */
 struct hcall_owner {
 	int (*call)(void *opaque, struct hcall_call *c);
 	void *opaque;
 };
-
-/* The external handler process (src/hcall/forward.c). */
-struct hcall_socket;
-int hcall_socket_connect(const char *path, int timeout_ms, struct hcall_socket **out);
-void hcall_socket_close(struct hcall_socket *s);
-/* Makes @stop_fd (readable when the VM stops) end a wait early. */
-void hcall_socket_set_stop_fd(struct hcall_socket *s, int stop_fd);
-int hcall_socket_call(void *socket, struct hcall_call *c);
-/* Replies dropped: wrong size, magic or seq (late). */
-unsigned long hcall_socket_dropped(const struct hcall_socket *s);
 
 /* --- dispatcher ------------------------------------------------------------- */
 

@@ -1,25 +1,20 @@
 /* The VMM's end of the link to bothyd (rm/vmm_link.h). */
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
 #include "core/log.h"
 #include "core/vm.h"
-#include "hcall/wire.h"
+#include "rm/hcall_peer.h"
 #include "rm/link.h"
 #include "rm/proto.h"
 #include "rm/vmm_link.h"
 
 struct vmm_link {
 	int fd;
-	int stop_fd;
-	int hcall_timeout_ms;
-	uint32_t next_token;
-	uint16_t next_seq;
+	struct hcall_peer *hcall; /* on the same fd: only it reads the link while the VM runs */
 	struct rm_reasm reasm;
 	struct rm_message msg;
 	uint8_t buf[RM_MSG_MAX];
@@ -28,12 +23,16 @@ struct vmm_link {
 int vmm_link_open(int fd, int hcall_timeout_ms, struct vmm_link **out)
 {
 	struct vmm_link *l = calloc(1, sizeof(*l));
+	int ret;
 
 	if (!l)
 		return -ENOMEM;
+	ret = hcall_peer_open(fd, hcall_timeout_ms, &l->hcall);
+	if (ret) {
+		free(l);
+		return ret;
+	}
 	l->fd = fd;
-	l->stop_fd = -1;
-	l->hcall_timeout_ms = hcall_timeout_ms > 0 ? hcall_timeout_ms : 1000;
 	rm_reasm_init(&l->reasm);
 	*out = l;
 	return 0;
@@ -43,13 +42,14 @@ void vmm_link_close(struct vmm_link *l)
 {
 	if (!l)
 		return;
+	hcall_peer_close(l->hcall);
 	close(l->fd);
 	free(l);
 }
 
-void vmm_link_set_stop_fd(struct vmm_link *l, int stop_fd)
+struct hcall_peer *vmm_link_hcall_peer(struct vmm_link *l)
 {
-	l->stop_fd = stop_fd;
+	return l->hcall;
 }
 
 /* Encodes @obj by @d's layout (a reply: after the u32 @err) and sends it frame by frame. */
@@ -183,54 +183,4 @@ void vmm_link_failed(struct vmm_link *l, const char *detail)
 
 	snprintf(ntf.detail, sizeof(ntf.detail), "%s", detail);
 	send_exited(l, &ntf);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-int vmm_link_hcall(void *link, struct hcall_call *c)
-{
-	struct vmm_link *l = link;
-	struct rm_vm_hcall_ntf ntf = { .vcpu = (uint16_t)c->vcpu, .fid = c->fid,
-				       .flags = c->is64 ? HCALL_WIRE_FLAG_64 : 0 };
-	struct rm_hcall_reply_req ret;
-	long long deadline;
-	int r;
-
-	ntf.token = ++l->next_token;
-	memcpy(ntf.args, c->args, sizeof(ntf.args));
-	r = link_send(l, RM_TYPE_NOTIFY, 0, &rm_msgs[RM_MSG_VMM_HCALL], &ntf, 0);
-	if (r)
-		return r;
-	deadline = now_ms() + l->hcall_timeout_ms;
-	for (;;) {
-		struct pollfd fds[2] = { { .fd = l->fd, .events = POLLIN }, { .fd = l->stop_fd, .events = POLLIN } };
-		long long left = deadline - now_ms();
-
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(fds, 2, (int)left);
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (r <= 0)
-			continue;
-		if (fds[1].revents)
-			return -ECANCELED; /* the VM is stopping */
-		if (!fds[0].revents)
-			continue;
-		r = link_recv(l);
-		if (r <= 0)
-			return r ? r : -EPIPE;
-		if (l->msg.hdr.type != RM_TYPE_NOTIFY || l->msg.hdr.msg_id != RM_ID_VMM_HCALL_RET ||
-		    rm_decode(rm_msgs[RM_MSG_VMM_HCALL_RET].req, l->msg.data, l->msg.len, &ret) ||
-		    ret.token != ntf.token)
-			continue; /* late answers to calls that timed out, or garbage */
-		memcpy(c->ret, ret.ret, sizeof(c->ret));
-		return 0;
-	}
 }

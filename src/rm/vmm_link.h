@@ -1,9 +1,10 @@
 /*
  * The VMM's end of its link to bothyd (docs/resource-manager.md): `bothy run --rm-control FD` says
  * VMM_READY once the VM is built, waits for VMM_START (the boot context), runs, and says VMM_EXITED
- * on the way out. Forwarded hypercalls travel on the same link (VMM_HCALL / VMM_HCALL_RET).
+ * on the way out. Forwarded hypercalls travel on the same link (VMM_HCALL / VMM_HCALL_RET), through
+ * the link's hcall peer (rm/hcall_peer.h), the same code that serves `--hcall-handler`.
  * Blocking I/O: the main thread uses the link before and after vm_run(); during the run only the
- * (serialised) hypercall owner does.
+ * (serialised) hcall peer does.
  */
 #ifndef BOTHY_RM_VMM_LINK_H
 #define BOTHY_RM_VMM_LINK_H
@@ -12,9 +13,8 @@
 #include <stdint.h>
 
 #include "bothy/bothy.h"
-#include "hcall/hcall.h"
 
-
+struct hcall_peer;
 struct vmm_link;
 struct vm;
 
@@ -33,9 +33,7 @@ int vmm_link_wait_start(struct vmm_link *l, struct vm *vm);
 void vmm_link_exited(struct vmm_link *l, const struct vm_stop_status *st);
 /* Also sent when the VM could not be built (before READY). */
 void vmm_link_failed(struct vmm_link *l, const char *detail);
-/* An end to a hypercall wait when the VM stops. */
-void vmm_link_set_stop_fd(struct vmm_link *l, int stop_fd);
-/* struct hcall_owner.call: the owner is whoever watches the VM at bothyd. */
-int vmm_link_hcall(void *link, struct hcall_call *c);
+/* The VM owner at bothyd, answering forwarded hypercalls on this link (rm/hcall_peer.h). */
+struct hcall_peer *vmm_link_hcall_peer(struct vmm_link *l);
 
 #endif

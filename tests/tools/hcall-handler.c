@@ -6,26 +6,27 @@
  *
  * Listens on a SOCK_SEQPACKET Unix socket at SOCKET (removing whatever was
  * there), prints "hcall-handler: listening on SOCKET", accepts one connection
- * (bothy --hcall-handler SOCKET) and answers each 80-byte request with a
- * 48-byte reply whose results are a fixed function of the request, so a test
- * can predict them:
+ * (bothy --hcall-handler SOCKET) and answers each VMM_HCALL with a
+ * VMM_HCALL_RET of the same token (RM frames, docs/rpc.md) whose results are
+ * a fixed function of the request, so a test can predict them:
  *
  *   ret[0] = fid ^ 0xa5a5a5a5     ret[1] = args[0] + args[1]
  *   ret[2] = args[2] ^ args[3]    ret[3] = args[4] + vcpu + 1      (64-bit; bothy truncates
  *                                                                    for 32-bit callers)
  *
- * One line per request: "hcall-handler: vcpu V fid 0xF args 0xA0 .. 0xA5 flags 0xX seq S"
- * (unless --quiet, which the benchmarks use). Packets that are not requests
- * (size, magic) are reported and ignored.
+ * One line per request: "hcall-handler: vcpu V fid 0xF args 0xA0 .. 0xA5 flags 0xX seq S",
+ * S being the request's token (unless --quiet, which the benchmarks use).
+ * Frames and messages that are not VMM_HCALL are reported and ignored.
  *
  *   --delay-ms MS   sleep MS milliseconds before each reply (timeouts)
  *   --garbage       before each reply, send a 3-byte packet and a reply with a wrong
- *                   seq and wrong results (bothy must drop both)
+ *                   token and wrong results (bothy must drop both)
  *   --die-after N   exit 0 as soon as request N has been received, without replying
  *                   (a handler that dies mid-call)
  *
  * Exits 0 when bothy closes the connection; 1 on a usage or socket error.
- * Plain libc: built static so the busybox test host can run it.
+ * Plain libc and bothy's RM framing (src/rm/wire.c, proto.c, link.c): built
+ * static so the busybox test host can run it.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -39,7 +40,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hcall/wire.h" /* the format bothy speaks, from src/ */
+#include "rm/link.h" /* the RM framing bothy speaks, from src/ */
+#include "rm/proto.h"
 
 _Noreturn static void usage(void)
 {
@@ -74,20 +76,63 @@ static void sleep_ms(unsigned long ms)
 /* Sends one packet; a peer that is gone is not an error here (the next recv sees it). */
 static void send_packet(int fd, const void *buf, size_t len, const char *what)
 {
-	ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	int ret = rm_link_send_frame(fd, buf, len, -1, 0);
 
-	if (n != (ssize_t)len)
-		fprintf(stderr, "hcall-handler: sending %s: %s\n", what, n < 0 ? strerror(errno) : "short write");
+	if (ret)
+		fprintf(stderr, "hcall-handler: sending %s: %s\n", what, strerror(-ret));
 }
 
-static void send_reply(int fd, uint64_t seq, const uint64_t ret[4], const char *what)
+/* VMM_HCALL_RET {token, ret}, as bothyd sends it: a notification. */
+static void send_reply(int fd, uint32_t token, const uint64_t ret[4], const char *what)
 {
-	uint8_t reply[HCALL_WIRE_REPLY_SIZE];
-	struct hcall_wire_reply r = { .seq = seq };
+	static uint8_t payload[RM_MSG_MAX];
+	struct rm_hcall_reply_req r = { .token = token };
+	size_t len;
+	int err;
 
 	memcpy(r.ret, ret, sizeof(r.ret));
-	hcall_wire_encode_reply(reply, &r);
-	send_packet(fd, reply, sizeof(reply), what);
+	err = rm_link_encode(&rm_msgs[RM_MSG_VMM_HCALL_RET], RM_TYPE_NOTIFY, 0, &r, payload, &len);
+	if (!err)
+		err = rm_link_send(fd, RM_TYPE_NOTIFY, 0, RM_ID_VMM_HCALL_RET, payload, len, -1, 0);
+	if (err)
+		fprintf(stderr, "hcall-handler: sending %s: %s\n", what, strerror(-err));
+}
+
+/*
+ * Receives the next VMM_HCALL into @rq: 1, or 0 when bothy has closed the connection, -1 on a
+ * socket error. Frames and messages that are anything else are reported and skipped.
+ */
+static int recv_request(int fd, struct rm_reasm *reasm, struct rm_message *msg, struct rm_vm_hcall_ntf *rq)
+{
+	for (;;) {
+		uint8_t frame[RM_FRAME_MAX];
+		ssize_t n = rm_link_recv_frame(fd, frame, 0, NULL);
+		int r;
+
+		if (n == 0 || n == -ECONNRESET)
+			return 0;
+		if (n == -EMSGSIZE) {
+			printf("hcall-handler: ignoring a packet longer than a frame\n");
+			fflush(stdout);
+			continue;
+		}
+		if (n < 0) {
+			fprintf(stderr, "hcall-handler: recv: %s\n", strerror((int)-n));
+			return -1;
+		}
+		r = rm_reasm_feed(reasm, frame, (size_t)n, msg);
+		if (r == 0)
+			continue;
+		if (r == 1 && msg->hdr.type == RM_TYPE_NOTIFY && msg->hdr.msg_id == RM_ID_VMM_HCALL &&
+		    !rm_decode(rm_msgs[RM_MSG_VMM_HCALL].req, msg->data, msg->len, rq))
+			return 1;
+		if (r == 1)
+			printf("hcall-handler: ignoring a %zu-byte message (type %u msg_id 0x%08" PRIx32 ")\n", msg->len,
+			       msg->hdr.type, msg->hdr.msg_id);
+		else
+			printf("hcall-handler: ignoring a %zd-byte packet (not an RM frame: %s)\n", n, strerror(-r));
+		fflush(stdout);
+	}
 }
 
 int main(int argc, char **argv)
@@ -96,6 +141,8 @@ int main(int argc, char **argv)
 	bool garbage = false, quiet = false;
 	const char *path = NULL;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	static struct rm_reasm reasm; /* about 60 KiB: not on the stack */
+	static struct rm_message msg;
 	int lfd, fd;
 
 	for (int i = 1; i < argc; i++) {
@@ -148,38 +195,25 @@ int main(int argc, char **argv)
 	}
 	close(lfd); /* one connection: one VM */
 
+	rm_reasm_init(&reasm);
 	for (;;) {
-		uint8_t buf[HCALL_WIRE_REQ_SIZE + 1];
-		struct hcall_wire_request rq;
+		struct rm_vm_hcall_ntf rq;
 		uint64_t ret[4];
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+		int r = recv_request(fd, &reasm, &msg, &rq);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+		if (r == 0) {
 			if (!quiet)
 				printf("hcall-handler: bothy disconnected after %lu requests\n", count);
 			return 0;
 		}
-		if (n < 0) {
-			perror("hcall-handler: recv");
+		if (r < 0)
 			return 1;
-		}
-		if (!hcall_wire_decode_request(buf, (size_t)n, &rq)) {
-			if (n >= 4)
-				printf("hcall-handler: ignoring a %zd-byte packet (magic 0x%08" PRIx32 ")\n", n,
-				       hcall_wire_get32(buf));
-			else
-				printf("hcall-handler: ignoring a %zd-byte packet\n", n);
-			fflush(stdout);
-			continue;
-		}
 		count++;
 		if (!quiet) {
-			printf("hcall-handler: vcpu %" PRIu32 " fid 0x%08" PRIx32 " args", rq.vcpu, rq.fid);
+			printf("hcall-handler: vcpu %u fid 0x%08" PRIx32 " args", rq.vcpu, rq.fid);
 			for (int i = 0; i < 6; i++)
 				printf(" 0x%" PRIx64, rq.args[i]);
-			printf(" flags 0x%" PRIx32 " seq %" PRIu64 "\n", rq.flags, rq.seq);
+			printf(" flags 0x%" PRIx32 " seq %" PRIu32 "\n", rq.flags, rq.token);
 			fflush(stdout);
 		}
 		if (die_after && count == die_after) {
@@ -198,8 +232,8 @@ int main(int argc, char **argv)
 			static const uint8_t junk[3] = { 0x42, 0x48, 0x43 };
 
 			send_packet(fd, junk, sizeof(junk), "junk");
-			send_reply(fd, rq.seq + 1000, wrong, "a reply with a wrong seq");
+			send_reply(fd, rq.token + 1000, wrong, "a reply with a wrong token");
 		}
-		send_reply(fd, rq.seq, ret, "the reply");
+		send_reply(fd, rq.token, ret, "the reply");
 	}
 }

@@ -1,9 +1,10 @@
 /*
  * Hypercalls: filter rules (KVM's), dispatch defaults, each built-in
  * service's results and edge cases, ABI-hidden services, the user-mode policy,
- * counters, and the socket handler's failure modes (garbage, late, silent, dead).
+ * counters, and the RM-link peer's failure modes (garbage, late, silent, stopped, dead).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,7 +22,9 @@
 
 #include "abi/abi.h"
 #include "hcall/hcall.h"
-#include "hcall/wire.h"
+#include "rm/hcall_peer.h"
+#include "rm/link.h"
+#include "rm/proto.h"
 
 #define NOT_SUPPORTED HCALL_NOT_SUPPORTED
 #define TRNG_RND32 0x84000053u
@@ -320,101 +324,156 @@ static void test_stats_bounded(void **state)
 	free(buf);
 }
 
-/* --- the socket handler ------------------------------------------------------ */
+/* --- the VM owner as a peer on an RM link ----------------------------------- */
 
-struct fake_handler {
-	int listen_fd, fd;
-	char path[108];
-	int mode; /* 0 answer, 1 garbage first, 2 silent, 3 close */
+enum peer_mode { PEER_ANSWER, PEER_GARBAGE, PEER_SILENT, PEER_CLOSE };
+
+struct fake_peer {
+	int fd;
+	enum peer_mode mode;
+	struct rm_vm_hcall_ntf got;
 	pthread_t thread;
 };
 
-static void *handler_thread(void *arg)
+/* Sends a notification @desc {obj} on @fd, as bothyd or hcall-handler would. */
+static void peer_notify(int fd, const struct rm_msg_desc *desc, const void *obj)
 {
-	struct fake_handler *h = arg;
-	uint8_t req[128], rep[48] = { 0 };
-	ssize_t n = recv(h->fd, req, sizeof(req), 0);
+	static uint8_t buf[RM_MSG_MAX];
+	size_t len;
 
-	if (n != 80)
+	assert_int_equal(rm_link_encode(desc, RM_TYPE_NOTIFY, 0, obj, buf, &len), 0);
+	assert_int_equal(rm_link_send(fd, RM_TYPE_NOTIFY, 0, desc->id, buf, len, -1, 0), 0);
+}
+
+static void peer_answer(int fd, uint32_t token, uint64_t ret0)
+{
+	struct rm_hcall_reply_req r = { .token = token, .ret = { ret0 } };
+
+	peer_notify(fd, &rm_msgs[RM_MSG_VMM_HCALL_RET], &r);
+}
+
+/* One request in (a one-frame VMM_HCALL), then the answer @h->mode asks for: ret0 = 2 * arg0. */
+static void *peer_thread(void *arg)
+{
+	static const struct rm_vmm_ready_ntf stray = { .vmm_pid = 1, .cpus = 1 };
+	struct fake_peer *h = arg;
+	uint8_t frame[RM_FRAME_MAX];
+	struct rm_hdr hdr;
+	ssize_t n = rm_link_recv_frame(h->fd, frame, 0, NULL);
+
+	if (n <= 0 || rm_hdr_decode(frame, (size_t)n, &hdr) || hdr.type != RM_TYPE_NOTIFY ||
+	    hdr.msg_id != RM_ID_VMM_HCALL ||
+	    rm_decode(rm_msgs[RM_MSG_VMM_HCALL].req, frame + RM_HDR_SIZE, (size_t)n - RM_HDR_SIZE, &h->got))
 		return NULL;
-	if (h->mode == 3) {
+	switch (h->mode) {
+	case PEER_CLOSE:
 		close(h->fd);
 		h->fd = -1;
 		return NULL;
-	}
-	if (h->mode == 2)
+	case PEER_SILENT:
 		return NULL;
-	hcall_wire_put32(rep, 0x52434842u);
-	if (h->mode == 1) {
-		send(h->fd, "junk", 4, 0);
-		hcall_wire_put64(rep + 8, hcall_wire_get64(req + 16) + 7); /* wrong seq */
-		send(h->fd, rep, sizeof(rep), 0);
+	case PEER_GARBAGE:
+		send(h->fd, "junk", 4, 0);			     /* no RM header */
+		peer_answer(h->fd, h->got.token + 7, 1);	     /* a wrong token */
+		peer_notify(h->fd, &rm_msgs[RM_MSG_VMM_READY], &stray); /* not an answer at all */
+		break;
+	case PEER_ANSWER:
+		break;
 	}
-	hcall_wire_put64(rep + 8, hcall_wire_get64(req + 16));
-	hcall_wire_put64(rep + 16, hcall_wire_get64(req + 24) * 2); /* ret0 = 2 * arg0 */
-	send(h->fd, rep, sizeof(rep), 0);
+	peer_answer(h->fd, h->got.token, h->got.args[0] * 2);
 	return NULL;
 }
 
-static void handler_start(struct fake_handler *h)
+static int peer_call(struct hcall_peer *p, struct fake_peer *h, enum peer_mode mode, uint64_t arg, uint64_t *ret0)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-
-	snprintf(h->path, sizeof(h->path), "/tmp/bothy-test-hcall-%d.sock", (int)getpid());
-	unlink(h->path);
-	memcpy(a.sun_path, h->path, strlen(h->path) + 1);
-	h->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-	assert_true(h->listen_fd >= 0);
-	assert_int_equal(bind(h->listen_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(h->listen_fd, 1), 0);
-}
-
-static int socket_call(struct hcall_socket *s, struct fake_handler *h, int mode, uint64_t arg, uint64_t *ret0)
-{
-	struct hcall_call c = { .fid = 0x86001000u, .is64 = true, .args = { arg } };
+	struct hcall_call c = { .vcpu = 1, .fid = 0x86001000u, .is64 = true, .args = { arg, 0, 0, 0, 0, 6 } };
 	int ret;
 
 	h->mode = mode;
-	pthread_create(&h->thread, NULL, handler_thread, h);
-	ret = hcall_socket_call(s, &c);
+	memset(&h->got, 0, sizeof(h->got));
+	pthread_create(&h->thread, NULL, peer_thread, h);
+	ret = hcall_peer_call(p, &c);
 	pthread_join(h->thread, NULL);
 	*ret0 = c.ret[0];
 	return ret;
 }
 
-static void test_socket_handler(void **state)
+static void test_peer(void **state)
 {
-	struct fake_handler h;
-	struct hcall_socket *s;
+	struct fake_peer h;
+	struct hcall_peer *p;
 	uint64_t r0;
+	int sv[2], stop;
 
 	(void)state;
-	handler_start(&h);
-	assert_int_equal(hcall_socket_connect(h.path, 200, &s), 0);
-	h.fd = accept(h.listen_fd, NULL, NULL);
-	assert_true(h.fd >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	h.fd = sv[1];
+	assert_int_equal(hcall_peer_open(sv[0], 200, &p), 0);
 
-	assert_int_equal(socket_call(s, &h, 0, 21, &r0), 0);
+	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 21, &r0), 0);
 	assert_int_equal(r0, 42);
-	assert_int_equal(socket_call(s, &h, 1, 5, &r0), 0); /* junk and a wrong seq are dropped */
+	/* What went out: VMM_HCALL {vcpu, token 1, fid, flags 64-bit, args}. */
+	assert_int_equal(h.got.vcpu, 1);
+	assert_int_equal(h.got.token, 1);
+	assert_int_equal(h.got.fid, 0x86001000u);
+	assert_int_equal(h.got.flags, HCALL_WIRE_FLAG_64);
+	assert_int_equal(h.got.args[5], 6);
+	assert_int_equal(peer_call(p, &h, PEER_GARBAGE, 5, &r0), 0); /* junk, a wrong token, a stray message */
 	assert_int_equal(r0, 10);
-	assert_int_equal(hcall_socket_dropped(s), 2);
-	assert_int_equal(socket_call(s, &h, 2, 1, &r0), -ETIMEDOUT); /* silent */
-	/* The late answer to the timed-out call must not be taken for the next one. */
-	uint8_t late[48] = { 0 };
-	hcall_wire_put32(late, 0x52434842u);
-	hcall_wire_put64(late + 8, 3);
-	hcall_wire_put64(late + 16, 999);
-	send(h.fd, late, sizeof(late), 0);
-	assert_int_equal(socket_call(s, &h, 0, 4, &r0), 0);
+	assert_int_equal(h.got.token, 2);
+	assert_int_equal(hcall_peer_dropped(p), 3);
+	assert_int_equal(peer_call(p, &h, PEER_SILENT, 1, &r0), -ETIMEDOUT);
+	/* The late answer to the timed-out call (token 3) must not be taken for the next one. */
+	peer_answer(h.fd, 3, 999);
+	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 4, &r0), 0);
 	assert_int_equal(r0, 8);
-	assert_int_equal(hcall_socket_dropped(s), 3);
-	assert_int_equal(socket_call(s, &h, 3, 1, &r0), -EPIPE); /* dies mid-call */
-	assert_int_equal(socket_call(s, &h, 0, 1, &r0), -EPIPE); /* and stays dead, at once */
-	hcall_socket_close(s);
-	close(h.listen_fd);
-	unlink(h.path);
-	assert_int_equal(hcall_socket_connect(h.path, 200, &s), -ENOENT);
+	assert_int_equal(hcall_peer_dropped(p), 4);
+	/* The VM stopping ends a wait at once; the peer stays usable. */
+	stop = eventfd(1, EFD_CLOEXEC);
+	assert_true(stop >= 0);
+	hcall_peer_set_stop_fd(p, stop);
+	assert_int_equal(peer_call(p, &h, PEER_SILENT, 1, &r0), -ECANCELED);
+	hcall_peer_set_stop_fd(p, -1);
+	close(stop);
+	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 3, &r0), 0);
+	assert_int_equal(r0, 6);
+	assert_int_equal(peer_call(p, &h, PEER_CLOSE, 1, &r0), -EPIPE); /* dies mid-call */
+	assert_int_equal(hcall_peer_call(p, &(struct hcall_call){ .fid = 0x86001000u }), -EPIPE); /* at once */
+	hcall_peer_close(p);
+	assert_true(fcntl(sv[0], F_GETFD) >= 0); /* the caller's fd: hcall_peer_open does not take it */
+	close(sv[0]);
+}
+
+/* hcall_peer_connect: --hcall-handler SOCKET. */
+static void test_peer_connect(void **state)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct fake_peer h;
+	struct hcall_peer *p;
+	char path[108];
+	uint64_t r0;
+	int lfd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/bothy-test-hcall-%d.sock", (int)getpid());
+	unlink(path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(hcall_peer_connect(path, 200, &p), 0);
+	h.fd = accept(lfd, NULL, NULL);
+	assert_true(h.fd >= 0);
+	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 7, &r0), 0);
+	assert_int_equal(r0, 14);
+	hcall_peer_close(p);
+	/* The peer closed its own socket: the handler sees the end. */
+	assert_int_equal(recv(h.fd, &r0, sizeof(r0), 0), 0);
+	close(h.fd);
+	close(lfd);
+	unlink(path);
+	assert_int_equal(hcall_peer_connect(path, 200, &p), -ENOENT);
 }
 
 int main(void)
@@ -428,7 +487,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abi_hides_services, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_forward_and_policy, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_bounded, dispatcher_setup, dispatcher_teardown),
-		cmocka_unit_test(test_socket_handler),
+		cmocka_unit_test(test_peer),
+		cmocka_unit_test(test_peer_connect),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
