@@ -105,7 +105,7 @@ LAYOUT(vm_list_rep, rm_vm_list_rep, LIST(rm_vm_list_rep, nr, vms, vm_info, "the 
 
 LAYOUT(hcall_reply_req, rm_hcall_reply_req,
        U16(rm_hcall_reply_req, vmid, "the VM"), RES16,
-       U32(rm_hcall_reply_req, token, "from NOTIFY_VM_HCALL"),
+       U32(rm_hcall_reply_req, token, "the call's token (NOTIFY_VM_HCALL, VMM_HCALL)"),
        U64(rm_hcall_reply_req, ret[0], "x0/rax"),
        U64(rm_hcall_reply_req, ret[1], "x1/rbx"),
        U64(rm_hcall_reply_req, ret[2], "x2/rcx"),
@@ -128,7 +128,7 @@ LAYOUT(vm_status_ntf, rm_vm_status_ntf,
 LAYOUT(vm_hcall_ntf, rm_vm_hcall_ntf,
        U16(rm_vm_hcall_ntf, vmid, "the VM"),
        U16(rm_vm_hcall_ntf, vcpu, "the calling vCPU"),
-       U32(rm_vm_hcall_ntf, token, "echo it in VM_HCALL_REPLY"),
+       U32(rm_vm_hcall_ntf, token, "echo it in the answer (VM_HCALL_REPLY, VMM_HCALL_RET)"),
        U32(rm_vm_hcall_ntf, fid, "function id (SMCCC layout)"),
        U32(rm_vm_hcall_ntf, flags, "1: 64-bit calling convention"),
        U64(rm_vm_hcall_ntf, args[0], "argument 1"),
@@ -523,5 +523,7 @@ void rm_doc_write(FILE *out)
 	doc_kind(out, RM_KIND_NOTIFY, "Notifications",
 		 "Sent by bothyd to the connections watching a VM, in the order the changes happened.");
 	doc_kind(out, RM_KIND_VMM, "The VMM link",
-		 "Between bothyd and each VM's VMM process (a socketpair), in the same framing. Clients never see these.");
+		 "Between bothyd and each VM's VMM process (a socketpair), in the same framing; bothyd's clients never see\n"
+		 "these. VMM_HCALL and VMM_HCALL_RET are also what `bothy run --hcall-handler SOCKET` exchanges with the\n"
+		 "handler process.");
 }
