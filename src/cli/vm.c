@@ -719,6 +719,19 @@ static int parse_id_and_flags(const struct vmcli *v, int argc, char **argv, cons
 	return VMCLI_OK;
 }
 
+/* A subcommand without arguments: -h (usage printed, *help set), then the connection to bothyd. */
+static int parse_plain_command(struct vmcli *v, int argc, char **argv, bool *help)
+{
+	int status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, true, NULL, help);
+
+	if (status || *help) {
+		if (*help)
+			usage_vm(stdout);
+		return status;
+	}
+	return connect_rm(v);
+}
+
 /* A subcommand on one VM: its flags, -h (usage printed, *help set), then the VM resolved to *vmid. */
 static int parse_vm_command(struct vmcli *v, int argc, char **argv, const char *const flags[], bool set[],
 			    unsigned nr_flags, uint16_t *vmid, bool *help)
@@ -1011,13 +1024,9 @@ static int cmd_list(struct vmcli *v, int argc, char **argv)
 	bool help = false;
 	int status;
 
-	status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, true, NULL, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
+	status = parse_plain_command(v, argc, argv, &help);
+	if (help)
 		return status;
-	}
-	status = connect_rm(v);
 	if (status)
 		return status;
 	list = list_vms(v, &status);
@@ -1163,13 +1172,9 @@ static int cmd_version(struct vmcli *v, int argc, char **argv)
 	uint32_t err;
 	int status;
 
-	status = parse_id_and_flags(v, argc, argv, NULL, NULL, 0, true, NULL, &help);
-	if (status || help) {
-		if (help)
-			usage_vm(stdout);
+	status = parse_plain_command(v, argc, argv, &help);
+	if (help)
 		return status;
-	}
-	status = connect_rm(v);
 	if (!status)
 		status = call(v, RM_ID_GET_VERSION, NULL, &err, &rep, NULL);
 	if (status)
