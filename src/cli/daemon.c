@@ -22,6 +22,7 @@ static void usage(FILE *out)
 		"  --socket-mode OCTAL  who may connect (default 0660)\n"
 		"  --state-dir DIR      VMM logs and pid files (default %s)\n"
 		"  --max-vms N          VMs at most (default 256, at most %d)\n"
+		"  --max-vms-per-user N VMs one non-root user may hold (default 32; 0: only --max-vms)\n"
 		"  --stop-timeout MS    graceful stop before SIGKILL (default 10000)\n"
 		"  --init-timeout MS    a VMM not ready by then is killed: INIT_FAILED (default 30000)\n"
 		"  --hcall-timeout MS   how long a forwarded hypercall waits for its owner (default 1000)\n"
@@ -44,12 +45,14 @@ static int parse_num(const char *s, unsigned long min, unsigned long max, int ba
 
 int cmd_daemon(int argc, char **argv)
 {
-	enum { OPT_SOCKET = 256, OPT_MODE, OPT_STATE, OPT_MAX_VMS, OPT_STOP, OPT_INIT, OPT_HCALL, OPT_VMM };
+	enum { OPT_SOCKET = 256, OPT_MODE, OPT_STATE, OPT_MAX_VMS, OPT_MAX_VMS_USER, OPT_STOP, OPT_INIT, OPT_HCALL,
+	       OPT_VMM };
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, OPT_SOCKET },
 		{ "socket-mode", required_argument, NULL, OPT_MODE },
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "max-vms", required_argument, NULL, OPT_MAX_VMS },
+		{ "max-vms-per-user", required_argument, NULL, OPT_MAX_VMS_USER },
 		{ "stop-timeout", required_argument, NULL, OPT_STOP },
 		{ "init-timeout", required_argument, NULL, OPT_INIT },
 		{ "hcall-timeout", required_argument, NULL, OPT_HCALL },
@@ -63,6 +66,7 @@ int cmd_daemon(int argc, char **argv)
 		.socket_mode = 0660,
 		.state_dir = RM_DEFAULT_STATE_DIR,
 		.max_vms = 256,
+		.max_vms_per_user = 32,
 		.stop_timeout_ms = 10000,
 		.init_timeout_ms = 30000,
 		.hcall_timeout_ms = 1000,
@@ -94,6 +98,11 @@ int cmd_daemon(int argc, char **argv)
 			if (parse_num(optarg, 1, RM_VMID_MAX, 10, &v))
 				bad = "--max-vms: expected a number from 1 to 32767";
 			cfg.max_vms = (unsigned)v;
+			break;
+		case OPT_MAX_VMS_USER:
+			if (parse_num(optarg, 0, RM_VMID_MAX, 10, &v))
+				bad = "--max-vms-per-user: expected a number from 0 to 32767";
+			cfg.max_vms_per_user = (unsigned)v;
 			break;
 		case OPT_STOP:
 			if (parse_num(optarg, 0, 3600000, 10, &v))

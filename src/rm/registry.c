@@ -50,6 +50,15 @@ uint32_t rm_vm_new(struct rm_server *s, unsigned vmid, const char *name, uid_t o
 	}
 	if (s->nr_vms >= s->cfg.max_vms)
 		return RM_ERR_NORESOURCE;
+	/* One owner cannot take every slot from the others (root is the operator: no quota). */
+	if (owner != 0 && s->cfg.max_vms_per_user) {
+		unsigned held = 0;
+
+		for (unsigned i = 1; i <= RM_VMID_MAX; i++)
+			held += s->vms[i] && s->vms[i]->owner == owner;
+		if (held >= s->cfg.max_vms_per_user)
+			return RM_ERR_NORESOURCE;
+	}
 	if (!vmid) {
 		for (unsigned tries = 0; tries < RM_VMID_MAX && !vmid; tries++) {
 			unsigned id = s->next_vmid;

@@ -17,6 +17,7 @@ struct rm_server_config {
 	mode_t socket_mode;
 	const char *state_dir;
 	unsigned max_vms;
+	unsigned max_vms_per_user; /* VMs one non-root uid may hold (0: no limit but max_vms) */
 	int stop_timeout_ms;
 	int init_timeout_ms; /* a VMM not READY by then is killed: INIT_FAILED (0: no deadline) */
 	int hcall_timeout_ms;
