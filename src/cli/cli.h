@@ -17,6 +17,12 @@ enum cli_status {
 	CLI_SIGNAL_BASE = 128,
 };
 
+/* The guest options `bothy run` and `bothy vm create/config` share, with their short letters. */
+#define CLI_GUEST_LONGOPTS                                                                         \
+	{ "kernel", required_argument, NULL, 'k' }, { "initrd", required_argument, NULL, 'i' },    \
+	{ "cmdline", required_argument, NULL, 'c' }, { "append", required_argument, NULL, 'a' },  \
+	{ "cpus", required_argument, NULL, 'p' }, { "memory", required_argument, NULL, 'm' }
+
 struct run_options {
 	struct vm_config vm;
 	enum vm_reboot_policy on_reboot;

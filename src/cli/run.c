@@ -243,12 +243,7 @@ int cli_parse_run(int argc, char **argv, struct run_options *opts, char *err, si
 	       OPT_HCALL_HANDLER, OPT_HCALL_TIMEOUT, OPT_HCALL_CPL, OPT_STATS, OPT_DISK, OPT_NET, OPT_VSOCK,
 	       OPT_RNG, OPT_RM_CONTROL, OPT_CONSOLE_FD };
 	static const struct option longopts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "append", required_argument, NULL, 'a' },
-		{ "cpus", required_argument, NULL, 'p' },
-		{ "memory", required_argument, NULL, 'm' },
+		CLI_GUEST_LONGOPTS,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 		{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },

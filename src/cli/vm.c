@@ -420,12 +420,7 @@ static int parse_config(const struct vmcli *v, int argc, char **argv, const char
 	       OPT_DEBUG_EXIT };
 	static const struct option longopts[] = {
 		{ "name", required_argument, NULL, OPT_NAME },
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "append", required_argument, NULL, 'a' },
-		{ "cpus", required_argument, NULL, 'p' },
-		{ "memory", required_argument, NULL, 'm' },
+		CLI_GUEST_LONGOPTS,
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
