@@ -132,8 +132,19 @@ watch_wait() {
 	until [ "$(grep -Fc -- "$1" "$rm_tmp/watch.out")" -ge "${3:-1}" ]; do
 		i=$((i + 1))
 		[ "$i" -gt "$n" ] && fail "no notification '$1'; watch saw:
-$(sed 's/^/  | /' "$rm_tmp/watch.out")"
+$(sed 's/^/  | /' "$rm_tmp/watch.out")
+consoles of the VMs (last lines):
+$(rm_consoles)"
 		sleep 0.1
+	done
+}
+
+# rm_consoles: the last console lines of every VM bothyd holds (for failure reports).
+rm_consoles() {
+	for id in $("$BOTHY" vm --socket "$sock" list 2>/dev/null | awk 'NR > 1 { print $1 }'); do
+		echo "  --- VM $id:"
+		timeout 3 "$BOTHY" vm --socket "$sock" console "$id" </dev/null 2>&1 | tr -d '\r' | tail -15 |
+			sed 's/^/  | /'
 	done
 }
 
