@@ -4,6 +4,7 @@
  * rules).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,8 +101,18 @@ static void *virtio_worker(void *arg)
 
 int virtio_dev_start(struct virtio_dev *vdev)
 {
-	int ret = -pthread_create(&vdev->worker, NULL, virtio_worker, vdev);
+	sigset_t all, old;
+	int ret;
 
+	/*
+	 * The worker takes no signals: SIGINT/SIGTERM/SIGQUIT are for vm_run()'s signalfd, and a
+	 * process-directed signal goes to any thread that does not block it, where its default
+	 * action would kill the VMM instead of stopping the VM cleanly.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = -pthread_create(&vdev->worker, NULL, virtio_worker, vdev);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
 		return ret;
 	vdev->worker_started = true;
