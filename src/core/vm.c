@@ -627,14 +627,16 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 {
 	struct console_pump pump = { 0 };
 	sigset_t block, old;
+	bool dump = false;
 	int sfd, ret = 0;
 
-	/* SIGINT/SIGTERM/SIGHUP arrive through a signalfd in this thread only;
+	/* SIGINT/SIGTERM/SIGHUP/SIGQUIT arrive through a signalfd in this thread only;
 	 * vCPU threads inherit the blocked mask. */
 	sigemptyset(&block);
 	sigaddset(&block, SIGINT);
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &block, &old);
 	sfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0) {
@@ -678,6 +680,8 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 				char what[48];
 
 				snprintf(what, sizeof(what), "stopped by %s", strsignal((int)si.ssi_signo));
+				/* SIGQUIT: the operator wants to see where a hung guest is. */
+				dump |= si.ssi_signo == SIGQUIT;
 				vm_request_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo, what);
 			}
 		}
@@ -692,6 +696,9 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 		}
 		log_info("vCPU %u: %llu exits to bothy", i, (unsigned long long)vm->vcpus[i].nr_exits);
 	}
+	/* Out of KVM_RUN now: each vCPU's state is where the stop found it. */
+	for (unsigned i = 0; dump && i < vm->nr_vcpus; i++)
+		vm_dump_vcpu(&vm->vcpus[i], "SIGQUIT");
 	pthread_mutex_lock(&vm->stop_lock);
 	*status = vm->stop;
 	pthread_mutex_unlock(&vm->stop_lock);
