@@ -153,10 +153,13 @@ static const void *prop(const void *fdt, const char *path, const char *name, int
 static uint64_t prop64(const void *fdt, const char *path, const char *name, unsigned i)
 {
 	int len;
-	const fdt64_t *v = prop(fdt, path, name, &len);
+	const uint8_t *v = prop(fdt, path, name, &len);
+	fdt64_t cell;
 
+	/* Properties are only 4-byte aligned: copy before converting. */
 	assert_true((unsigned)len >= (i + 1) * 8);
-	return fdt64_to_cpu(v[i]);
+	memcpy(&cell, v + 8 * i, sizeof(cell));
+	return fdt64_to_cpu(cell);
 }
 
 static uint32_t prop32(const void *fdt, const char *path, const char *name, unsigned i)
