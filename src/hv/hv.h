@@ -210,6 +210,18 @@ struct hv_ops {
 	int (*arm64_create_gic)(struct hv_vm *vm, const struct hv_arm64_gic *gic);
 	/* Finishes the GIC once every vCPU exists, before any runs. */
 	int (*arm64_init_gic)(struct hv_vm *vm);
+	/*
+	 * 64-bit registers by KVM ONE_REG id (the keys of src/abi/aarch64.h: ID registers, firmware
+	 * bitmap registers). A write KVM refuses keeps its errno: -EBUSY once the VM has run and the
+	 * value differs, -EINVAL for bits it does not know, -E2BIG for an ID field above the limit.
+	 */
+	int (*arm64_get_one_reg)(struct hv_vcpu *vcpu, uint64_t id, uint64_t *value);
+	int (*arm64_set_one_reg)(struct hv_vcpu *vcpu, uint64_t id, uint64_t value);
+	/*
+	 * What a new VM gets: reads @n registers by id from a scratch VM with one vCPU (ONE_REG needs a
+	 * vCPU); present[i] is false for a register this host does not have.
+	 */
+	int (*arm64_host_regs)(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present);
 };
 
 extern const struct hv_ops hv_kvm_ops;

@@ -854,6 +854,48 @@ static int kvm_arm64_set_reg(struct hv_vcpu *vcpu, enum hv_arm64_reg reg, uint64
 	return one.id ? xioctl(vcpu->fd, KVM_SET_ONE_REG, &one) : -EINVAL;
 }
 
+/* Only 64-bit arm64 registers: the value is read into or written from one uint64_t. */
+static bool arm64_id_ok(uint64_t id)
+{
+	return (id & KVM_REG_ARCH_MASK) == KVM_REG_ARM64 && (id & KVM_REG_SIZE_MASK) == KVM_REG_SIZE_U64;
+}
+
+static int kvm_arm64_get_one_reg(struct hv_vcpu *vcpu, uint64_t id, uint64_t *value)
+{
+	struct kvm_one_reg one = { .id = id, .addr = (uintptr_t)value };
+
+	return arm64_id_ok(id) ? xioctl(vcpu->fd, KVM_GET_ONE_REG, &one) : -EINVAL;
+}
+
+static int kvm_arm64_set_one_reg(struct hv_vcpu *vcpu, uint64_t id, uint64_t value)
+{
+	struct kvm_one_reg one = { .id = id, .addr = (uintptr_t)&value };
+
+	return arm64_id_ok(id) ? xioctl(vcpu->fd, KVM_SET_ONE_REG, &one) : -EINVAL;
+}
+
+static int kvm_arm64_host_regs(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present)
+{
+	struct hv_vm *vm;
+	struct hv_vcpu *vcpu;
+	int ret;
+
+	ret = kvm_vm_create(hv, &vm);
+	if (ret)
+		return ret;
+	ret = kvm_vcpu_create(vm, 0, &vcpu);
+	if (ret)
+		goto destroy_vm;
+	for (unsigned i = 0; i < n; i++) {
+		values[i] = 0;
+		present[i] = kvm_arm64_get_one_reg(vcpu, ids[i], &values[i]) == 0;
+	}
+	kvm_vcpu_destroy(vcpu);
+destroy_vm:
+	kvm_vm_destroy(vm);
+	return ret;
+}
+
 static int gic_set_attr(struct hv_vm *vm, uint32_t group, uint64_t attr, const void *value)
 {
 	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uintptr_t)value };
@@ -926,5 +968,8 @@ const struct hv_ops hv_kvm_ops = {
 	.arm64_set_reg = kvm_arm64_set_reg,
 	.arm64_create_gic = kvm_arm64_create_gic,
 	.arm64_init_gic = kvm_arm64_init_gic,
+	.arm64_get_one_reg = kvm_arm64_get_one_reg,
+	.arm64_set_one_reg = kvm_arm64_set_one_reg,
+	.arm64_host_regs = kvm_arm64_host_regs,
 #endif
 };

@@ -27,12 +27,16 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu)
 		{ HV_ARM64_PSTATE, ARM64_BOOT_PSTATE },
 		{ HV_ARM64_PC, m->boot.entry },
 	};
+	int ret;
 
+	/* Every vCPU: KVM's ID registers were per vCPU before Linux 6.7 (and the same value is accepted again). */
+	ret = arm64_abi_apply(vm, vcpu);
+	if (ret)
+		return ret;
 	if (vcpu->index)
 		return 0;
 	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++) {
-		int ret = vm->hv_ops->arm64_set_reg(vcpu->hv_vcpu, regs[i].reg, regs[i].value);
-
+		ret = vm->hv_ops->arm64_set_reg(vcpu->hv_vcpu, regs[i].reg, regs[i].value);
 		if (ret)
 			return ret;
 	}

@@ -13,4 +13,9 @@ struct arm64_machine {
 	struct arm64_boot_info boot;
 };
 
+/* abi.c: writes the VM's guest-ABI manifest into @vcpu (before the first run). */
+struct vm;
+struct vcpu;
+int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu);
+
 #endif
