@@ -70,7 +70,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))) \
 	$(if $(filter aarch64,$(ARCH)),,$(call obj,$(ARM64_PURE_SRCS)))
 
-all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(BUILD)/rm-bench $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
+# Payloads and test tools: native builds, and aarch64 (its test host carries them).
+all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(BUILD)/rm-bench $(if $(filter $(ARCH),$(HOST_ARCH) aarch64),payloads tools)
 
 $(BUILD)/bothy: $(CLI_OBJS) $(RM_OBJS) $(CORE_OBJS) $(KVM_OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(ARCH_LIBS) $(LDLIBS)

@@ -180,7 +180,8 @@ elif [ ! -x "$a64_bin" ]; then
 	record "tier3-aarch64" skip "$a64_bin was not built (see cross-build aarch64 above)"
 else
 	t_a64=$(now)
-	tests/host/run-host.sh --arch aarch64 --bothy "$a64_bin" --suite tests/integration/aarch64 \
+	tests/host/run-host.sh --arch aarch64 --bothy "$a64_bin" --payloads build/aarch64/payloads \
+		--suite tests/integration/aarch64 \
 		--results "$results/tier3-aarch64.res" --timeout 900 2>&1 | tee "$results/tier3-aarch64.log"
 	st=${PIPESTATUS[0]}
 	[ -f "$results/tier3-aarch64.res" ] && count_suite "$results/tier3-aarch64.res" "host-aarch64/"

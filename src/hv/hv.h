@@ -25,6 +25,7 @@ enum hv_exit_reason {
 	HV_EXIT_INTR,         /* run interrupted by a signal or vcpu_kick */
 	HV_EXIT_INTERNAL,     /* the hypervisor could not continue (emulation failure...) */
 	HV_EXIT_FAIL_ENTRY,   /* the hardware refused to enter the guest */
+	HV_EXIT_HYPERCALL,    /* arm64: an HVC/SMC the hypervisor's SMCCC filter forwards to the VMM */
 	HV_EXIT_UNKNOWN,
 };
 
@@ -63,6 +64,10 @@ struct hv_exit {
 		struct {
 			uint64_t hw_reason;
 		} fail_entry;
+		struct {
+			uint64_t nr;   /* the function id (W0); arguments and results are registers */
+			bool smc;      /* SMC conduit (else HVC); the PC is already past the instruction */
+		} hypercall;
 		uint32_t unknown_reason;
 	};
 };
@@ -131,6 +136,9 @@ enum hv_arm64_reg {
 	HV_ARM64_MPIDR_EL1,
 	HV_ARM64_NR_REGS,
 };
+
+/* What the arm64 hypervisor does with a range of SMCCC function ids. */
+enum hv_smccc_action { HV_SMCCC_HANDLE, HV_SMCCC_DENY, HV_SMCCC_FORWARD };
 
 /* The arm64 in-kernel GICv3: where its distributor and redistributors sit in guest memory. */
 struct hv_arm64_gic {
@@ -222,6 +230,13 @@ struct hv_ops {
 	 * vCPU); present[i] is false for a register this host does not have.
 	 */
 	int (*arm64_host_regs)(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present);
+	/*
+	 * The SMCCC filter: HVC/SMC calls with ids in [base, base + count) are handled by the
+	 * hypervisor, denied (NOT_SUPPORTED) or forwarded (HV_EXIT_HYPERCALL). Before any vCPU runs;
+	 * -EEXIST for an overlap or the Arm architecture calls the hypervisor keeps, -ENXIO if the
+	 * hypervisor has no filter.
+	 */
+	int (*arm64_smccc_filter)(struct hv_vm *vm, uint32_t base, uint32_t count, enum hv_smccc_action action);
 };
 
 extern const struct hv_ops hv_kvm_ops;

@@ -17,6 +17,24 @@
 #include "core/log.h"
 #include "hv/hv.h"
 
+#ifdef __aarch64__
+/* The SMCCC filter (Linux 6.4); bookworm's arm64 headers are 6.1's. */
+#ifndef KVM_ARM_VM_SMCCC_CTRL
+#define KVM_ARM_VM_SMCCC_CTRL 0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+#define KVM_SMCCC_FILTER_HANDLE 0
+#define KVM_SMCCC_FILTER_DENY 1
+#define KVM_SMCCC_FILTER_FWD_TO_USER 2
+#define KVM_HYPERCALL_EXIT_SMC (1u << 0)
+struct kvm_smccc_filter {
+	__u32 base;
+	__u32 nr_functions;
+	__u8 action;
+	__u8 pad[15];
+};
+#endif
+#endif
+
 /* vcpu_kick interrupts KVM_RUN with this signal; its handler does nothing. */
 #define KVM_KICK_SIGNAL SIGUSR1
 
@@ -508,6 +526,20 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		exit->reason = HV_EXIT_FAIL_ENTRY;
 		exit->fail_entry.hw_reason = run->fail_entry.hardware_entry_failure_reason;
 		break;
+#ifdef __aarch64__
+	case KVM_EXIT_HYPERCALL:
+		/* Only the id and the conduit: arm64 KVM leaves arguments and results in the registers. */
+		exit->reason = HV_EXIT_HYPERCALL;
+		exit->hypercall.nr = run->hypercall.nr;
+		{
+			/* 6.4+ headers call the word after nr's arguments "flags"; 6.1's "longmode" + pad. */
+			uint64_t flags;
+
+			memcpy(&flags, &run->hypercall.longmode, sizeof(flags));
+			exit->hypercall.smc = (flags & KVM_HYPERCALL_EXIT_SMC) != 0;
+		}
+		break;
+#endif
 	default:
 		exit->reason = HV_EXIT_UNKNOWN;
 		exit->unknown_reason = run->exit_reason;
@@ -817,6 +849,7 @@ static int kvm_x86_translate(struct hv_vcpu *vcpu, uint64_t gva, uint64_t *gpa)
 #endif
 
 #ifdef __aarch64__
+
 /* ONE_REG ids of the registers bothy names (enum hv_arm64_reg). */
 #define ARM64_CORE_ID(field) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(field))
 
@@ -924,6 +957,23 @@ static int kvm_arm64_create_gic(struct hv_vm *vm, const struct hv_arm64_gic *gic
 	return ret;
 }
 
+static int kvm_arm64_smccc_filter(struct hv_vm *vm, uint32_t base, uint32_t count, enum hv_smccc_action action)
+{
+	struct kvm_smccc_filter f = { .base = base, .nr_functions = count };
+	struct kvm_device_attr a = { .group = KVM_ARM_VM_SMCCC_CTRL, .attr = KVM_ARM_VM_SMCCC_FILTER,
+				     .addr = (uintptr_t)&f };
+
+	switch (action) {
+	case HV_SMCCC_HANDLE: f.action = KVM_SMCCC_FILTER_HANDLE; break;
+	case HV_SMCCC_DENY: f.action = KVM_SMCCC_FILTER_DENY; break;
+	case HV_SMCCC_FORWARD: f.action = KVM_SMCCC_FILTER_FWD_TO_USER; break;
+	default: return -EINVAL;
+	}
+	if (xioctl(vm->fd, KVM_HAS_DEVICE_ATTR, &a))
+		return -ENXIO;
+	return xioctl(vm->fd, KVM_SET_DEVICE_ATTR, &a);
+}
+
 static int kvm_arm64_init_gic(struct hv_vm *vm)
 {
 	if (vm->gic_fd < 0)
@@ -971,5 +1021,6 @@ const struct hv_ops hv_kvm_ops = {
 	.arm64_get_one_reg = kvm_arm64_get_one_reg,
 	.arm64_set_one_reg = kvm_arm64_set_one_reg,
 	.arm64_host_regs = kvm_arm64_host_regs,
+	.arm64_smccc_filter = kvm_arm64_smccc_filter,
 #endif
 };

@@ -5,9 +5,7 @@
  * register that differs from the limit, on each vCPU before the first run, so KVM itself enforces
  * it (ID fields through its safe-value rules, hypercall services through the bitmaps). KVM checks
  * the same rules as the engine, which refused anything out of range before the VM was built.
- *
- * Hypercalls: no SMCCC filter yet; HVC/SMC calls are KVM's own (PSCI and the services the bitmaps
- * leave on), none are forwarded to bothy.
+
  */
 #include <errno.h>
 #include <string.h>
@@ -67,11 +65,4 @@ int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu)
 		}
 	}
 	return 0;
-}
-
-bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
-{
-	(void)vcpu;
-	(void)exit;
-	return false;
 }

@@ -65,6 +65,9 @@ int arch_platform_init(struct vm *vm)
 		log_err("cannot create the in-kernel GICv3: %s", strerror(-ret));
 		goto free_machine;
 	}
+	ret = arm64_hcall_filter_init(vm);
+	if (ret)
+		goto free_machine;
 	ret = serial_create(vm, ARM64_SPI_BASE + ARM64_UART_SPI,
 			    vm->cfg.console == VM_CONSOLE_STDIO ? vm->cfg.console_out_fd : -1, &m->uart);
 	if (ret)

@@ -17,5 +17,7 @@ struct arm64_machine {
 struct vm;
 struct vcpu;
 int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu);
+/* hcall.c: programs the VM's hypercall filter ranges into the hypervisor's SMCCC filter. */
+int arm64_hcall_filter_init(struct vm *vm);
 
 #endif
