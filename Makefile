@@ -13,6 +13,11 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 
 ifneq ($(ARCH),$(HOST_ARCH))
 CROSS ?= $(ARCH)-linux-gnu-
+# The target's libjansson and libfdt, unpacked from Debian's packages for ARCH into the cache
+# (scripts/cross-sysroot.sh); the cross compiler brings the C library.
+ifeq ($(ARCH),aarch64)
+CROSS_SYSROOT ?= $(or $(BOTHY_CACHE),$(HOME)/.cache/bothy)/sysroot/$(ARCH)
+endif
 endif
 CC := $(CROSS)gcc
 
@@ -24,6 +29,16 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu17 $(WARN) -fstack-protector-strong -fno-strict-aliasing \
 	-D_GNU_SOURCE -DBOTHY_VERSION='"$(VERSION)"' -Iinclude -Isrc -MMD -MP
 LDLIBS := -ljansson -lpthread
+# Device trees: the arm64 machine's, and the unit tests check the arm64 loader and DTB builder on
+# any host (ARM64_PURE_SRCS: no KVM, no arm64 headers).
+FDT_LIBS := -lfdt
+ARCH_LIBS := $(if $(filter aarch64,$(ARCH)),$(FDT_LIBS))
+ARM64_PURE_SRCS := src/arch/aarch64/boot.c src/arch/aarch64/fdt.c
+ifdef CROSS_SYSROOT
+CFLAGS += -I$(CROSS_SYSROOT)/usr/include
+LDFLAGS += -L$(CROSS_SYSROOT)/usr/lib/$(ARCH)-linux-gnu -Wl,-rpath-link,$(CROSS_SYSROOT)/usr/lib/$(ARCH)-linux-gnu
+SYSROOT_STAMP := $(CROSS_SYSROOT)/.stamp
+endif
 
 ifdef SAN
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -52,12 +67,14 @@ RM_OBJS := $(call obj,$(RM_SRCS))
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c)))
+UNIT_HELPER_OBJS := $(call obj,$(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))) \
+	$(if $(filter aarch64,$(ARCH)),,$(call obj,$(ARM64_PURE_SRCS)))
 
-all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(BUILD)/rm-bench $(if $(filter $(ARCH),$(HOST_ARCH)),payloads tools)
+# Payloads and test tools: native builds, and aarch64 (its test host carries them).
+all: $(BUILD)/bothy $(BUILD)/bothyd $(BUILD)/timeit $(BUILD)/rm-bench $(if $(filter $(ARCH),$(HOST_ARCH) aarch64),payloads tools)
 
 $(BUILD)/bothy: $(CLI_OBJS) $(RM_OBJS) $(CORE_OBJS) $(KVM_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(ARCH_LIBS) $(LDLIBS)
 
 # bothyd is the same program: main() dispatches on the name it was started as.
 $(BUILD)/bothyd: $(BUILD)/bothy
@@ -78,14 +95,20 @@ lib: $(BUILD)/libbothy.a
 $(BUILD)/libbothy.a: $(CORE_OBJS) $(KVM_OBJS)
 	$(CROSS)ar rcs $@ $^
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(SYSROOT_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+ifdef SYSROOT_STAMP
+$(SYSROOT_STAMP): scripts/cross-sysroot.sh
+	scripts/cross-sysroot.sh $(ARCH) $(CROSS_SYSROOT)
+	touch $@
+endif
 
 # Unit tests: cmocka, against the fake hypervisor; CLI objects minus main().
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJS) $(RM_OBJS) $(FAKE_OBJS) $(KVM_OBJS) $(filter-out %/main.o,$(CLI_OBJS)) $(UNIT_HELPER_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ -lcmocka $(FDT_LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS)
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# scripts/guest-assets.sh [x86_64]: the default Linux guest that bothy's integration tests boot.
+# scripts/guest-assets.sh [x86_64|aarch64]: the default Linux guest that bothy's integration tests boot.
 #
 # Produces, idempotently, in ${BOTHY_CACHE:-~/.cache/bothy}/<arch>/guest/:
-#   vmlinuz              the stock Debian bookworm cloud kernel (a bzImage), unmodified
+#   vmlinuz              the stock Debian bookworm cloud kernel (x86_64: a bzImage; aarch64: an
+#                        uncompressed arm64 Image), unmodified
 #   initramfs.cpio.gz    busybox-static + the kernel's virtio/vsock modules + a tiny /init
 #   kernel-version       the kernel package it came from
 # and prints the two paths (KEY=VALUE lines: GUEST_KERNEL=..., GUEST_INITRD=...).
@@ -15,29 +16,38 @@
 # "halt -f" with bothy.after=reboot / bothy.after=halt on the kernel command line.
 #
 # Environment: BOTHY_CACHE; BOTHY_GUEST_KERNEL_PKG (a linux-image-* package name to use instead of
-# the current dependency of linux-image-cloud-amd64); BOTHY_REBUILD=1 to rebuild anyway.
+# the current dependency of linux-image-cloud-<debarch>); BOTHY_REBUILD=1 to rebuild anyway.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 
 arch=${1:-x86_64}
+# guest_modules: the modules the guest loads, in this order where they exist (their dependencies
+# are added).
 case $arch in
 x86_64)
 	suite=bookworm
 	debarch=amd64
 	meta=linux-image-cloud-amd64
 	kernel_glob='boot/vmlinuz-*'
-	;;
-*)	die "unsupported architecture '$arch' (supported: x86_64)" ;;
-esac
-
-# Modules the guest loads, in this order where they exist (their dependencies are added).
-# Built into the bookworm cloud kernel, so not listed: ext4 (also mounts ext2), jbd2, mbcache,
-# crc32c, af_packet, unix, hw_random (rng-core), the hvc core. virtio_mmio is for QEMU microvm
-# (its devices come through ACPI) and bothy's MMIO transport; crc32c_intel speeds up ext4 checksums.
-guest_modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio
+	# Built into the bookworm cloud kernel, so not listed: ext4 (also mounts ext2), jbd2, mbcache,
+	# crc32c, af_packet, unix, hw_random (rng-core), the hvc core. virtio_mmio is for QEMU microvm
+	# (its devices come through ACPI) and bothy's MMIO transport; crc32c_intel speeds up ext4 checksums.
+	guest_modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio
 virtio_blk failover net_failover virtio_net virtio_console virtio_rng
 vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport crc32c_intel"
+	;;
+aarch64)
+	# The arm64 Image is what Debian installs as vmlinuz. bothy has no virtio on arm64 yet
+	# (docs/arm64.md), so the guest loads no modules: every insmod costs boot time under TCG.
+	suite=bookworm
+	debarch=arm64
+	meta=linux-image-cloud-arm64
+	kernel_glob='boot/vmlinuz-*'
+	guest_modules=""
+	;;
+*)	die "unsupported architecture '$arch' (supported: x86_64, aarch64)" ;;
+esac
 
 out=$BOTHY_CACHE/$arch/guest
 mkdir -p "$out"
@@ -57,6 +67,7 @@ if [ -z "$kpkg" ] && ! kpkg=$(apt_kernel_dep "$suite" "$debarch" "$meta"); then
 	die "cannot resolve the kernel package behind $meta ($suite/$debarch)"
 fi
 deb=$(apt_download "$suite" "$debarch" "$kpkg") || die "cannot download $kpkg"
+busybox_static "$suite" "$debarch"
 
 # The guest's /init. Its checksum is part of the cache key, as are the deb and the module list.
 init_script=$(cat <<'EOF'
@@ -108,8 +119,8 @@ sleep 1
 EOF
 )
 
-key=$(printf '%s\n%s\n%s\n%s\n' "${deb##*/}" "$guest_modules" "$init_script" \
-	"$(dpkg-query -W -f='${Version}' busybox-static)" | sha256sum | cut -c1-16)
+key=$(printf '%s\n%s\n%s\n%s\n' "${deb##*/}" "$guest_modules" "$init_script" "$BUSYBOX_ID" |
+	sha256sum | cut -c1-16)
 if [ "${BOTHY_REBUILD:-}" != 1 ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] &&
 	[ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
 	log "guest assets up to date ($(cat "$out/kernel-version"))"
@@ -127,7 +138,7 @@ else
 	[ -d "$modroot" ] || die "no lib/modules/$kver in $deb"
 
 	root=$tmp/root
-	busybox_root "$root"
+	busybox_root "$root" "$BUSYBOX"
 	# shellcheck disable=SC2086
 	kmod_install "$modroot" "$root/lib/modules" $guest_modules
 	printf '%s\n' "$init_script" >"$root/init"

@@ -19,6 +19,9 @@
 #   kmod_install MODROOT DEST MOD...
 #                                copy kernel modules (MOD and their dependencies, read from each module's
 #                                modinfo "depends=" field) decompressed into DEST, and write DEST/load-order
+#   busybox_static SUITE DEBARCH sets BUSYBOX (a static busybox for DEBARCH: this machine's own, or
+#                                busybox-static of DEBARCH from SUITE unpacked into the cache) and
+#                                BUSYBOX_ID (its version or package file, for cache keys)
 #   copy_with_libs BINARY ROOT   copy a dynamic executable and the shared libraries ldd lists into ROOT
 #   cpio_pack DIR OUT [gzip|none] pack DIR as a newc cpio archive (owner root)
 #
@@ -289,6 +292,27 @@ is_static() {
 	out=$(LC_ALL=C ldd "$1" 2>&1) || true
 	case $out in *'not a dynamic executable'*|*'statically linked'*) return 0 ;; esac
 	return 1
+}
+
+# busybox_static SUITE DEBARCH: sets BUSYBOX and BUSYBOX_ID (not in a subshell: call it directly).
+busybox_static() {
+	local suite=$1 debarch=$2 deb dir
+	if [ "$debarch" = "$(dpkg --print-architecture)" ]; then
+		need_pkgs busybox-static
+		BUSYBOX=/bin/busybox
+		BUSYBOX_ID=$(dpkg-query -W -f='${Version}' busybox-static)
+		return 0
+	fi
+	deb=$(apt_download "$suite" "$debarch" busybox-static) || die "cannot download busybox-static ($suite/$debarch)"
+	dir=$BOTHY_CACHE/busybox/${deb##*/}
+	if [ ! -x "$dir/bin/busybox" ]; then
+		rm -rf "$dir.tmp"
+		deb_extract "$deb" "$dir.tmp"
+		rm -rf "$dir"
+		mv "$dir.tmp" "$dir"
+	fi
+	BUSYBOX=$dir/bin/busybox
+	BUSYBOX_ID=${deb##*/}
 }
 
 # busybox_root DIR [BUSYBOX]: install a static busybox (default this machine's) with its applet

@@ -554,6 +554,10 @@ static void *vcpu_thread(void *arg)
 				 (unsigned long long)exit.fail_entry.hw_reason);
 			vcpu_crash(vcpu, &exit, what);
 			break;
+		case HV_EXIT_HYPERCALL:
+			if (!arch_hcall_exit(vcpu, &exit))
+				vcpu_crash(vcpu, &exit, "hypercall exit the architecture does not handle");
+			break;
 		case HV_EXIT_UNKNOWN:
 			snprintf(what, sizeof(what), "unexpected exit %u", exit.unknown_reason);
 			vcpu_crash(vcpu, &exit, what);

@@ -25,6 +25,7 @@ enum hv_exit_reason {
 	HV_EXIT_INTR,         /* run interrupted by a signal or vcpu_kick */
 	HV_EXIT_INTERNAL,     /* the hypervisor could not continue (emulation failure...) */
 	HV_EXIT_FAIL_ENTRY,   /* the hardware refused to enter the guest */
+	HV_EXIT_HYPERCALL,    /* arm64: an HVC/SMC the hypervisor's SMCCC filter forwards to the VMM */
 	HV_EXIT_UNKNOWN,
 };
 
@@ -63,6 +64,10 @@ struct hv_exit {
 		struct {
 			uint64_t hw_reason;
 		} fail_entry;
+		struct {
+			uint64_t nr;   /* the function id (W0); arguments and results are registers */
+			bool smc;      /* SMC conduit (else HVC); the PC is already past the instruction */
+		} hypercall;
 		uint32_t unknown_reason;
 	};
 };
@@ -111,6 +116,36 @@ struct hv_x86_msr {
 	uint64_t value;
 };
 
+/*
+ * arm64 registers by name (the backend maps them to its own ids). X0..X30, SP (SP_EL0), PC and
+ * PSTATE are the general state; the rest are EL1 system registers a crash report or the device
+ * tree needs.
+ */
+enum hv_arm64_reg {
+	HV_ARM64_X0 = 0, /* X0..X30 are HV_ARM64_X0 + n */
+	HV_ARM64_SP = 31,
+	HV_ARM64_PC,
+	HV_ARM64_PSTATE,
+	HV_ARM64_SP_EL1,
+	HV_ARM64_ELR_EL1,
+	HV_ARM64_SPSR_EL1,
+	HV_ARM64_ESR_EL1,
+	HV_ARM64_FAR_EL1,
+	HV_ARM64_VBAR_EL1,
+	HV_ARM64_SCTLR_EL1,
+	HV_ARM64_MPIDR_EL1,
+	HV_ARM64_NR_REGS,
+};
+
+/* What the arm64 hypervisor does with a range of SMCCC function ids. */
+enum hv_smccc_action { HV_SMCCC_HANDLE, HV_SMCCC_DENY, HV_SMCCC_FORWARD };
+
+/* The arm64 in-kernel GICv3: where its distributor and redistributors sit in guest memory. */
+struct hv_arm64_gic {
+	uint64_t dist_base;   /* 64 KiB */
+	uint64_t redist_base; /* 128 KiB per vCPU */
+};
+
 /* GSIs below this are the interrupt controllers' pins (x86: IOAPIC 0-23); MSI routes start here. */
 #define HV_MSI_GSI_BASE 24
 #define HV_MAX_GSI 1024
@@ -127,6 +162,7 @@ struct hv_ops {
 	int (*vm_set_memory)(struct hv_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size, void *hva);
 	/* In-kernel interrupt controllers and timers (x86: PIC, IOAPIC, LAPICs, PIT). */
 	int (*vm_create_irqchip)(struct hv_vm *vm);
+	/* x86: a GSI. arm64: a GIC interrupt id, an SPI (32 and up). */
 	int (*vm_irq_line)(struct hv_vm *vm, uint32_t irq, bool level);
 	/*
 	 * Device fast paths, so neither direction goes through a vCPU exit handler:
@@ -139,6 +175,11 @@ struct hv_ops {
 	 * platform's own routes (x86: PIC and IOAPIC pins). */
 	int (*vm_set_msi_route)(struct hv_vm *vm, uint32_t gsi, uint64_t addr, uint32_t data);
 
+	/*
+	 * arm64: the vCPU comes back initialised for the host's preferred CPU type with PSCI 0.2+
+	 * handled in the hypervisor; vCPU 0 starts running, the others start powered off until the
+	 * guest turns them on with PSCI CPU_ON.
+	 */
 	int (*vcpu_create)(struct hv_vm *vm, unsigned index, struct hv_vcpu **out);
 	void (*vcpu_destroy)(struct hv_vcpu *vcpu);
 	/* Runs until the next exit that needs the VMM; fills @exit. */
@@ -169,6 +210,33 @@ struct hv_ops {
 	int (*x86_init_fpu_lapic)(struct hv_vcpu *vcpu);
 	/* Guest virtual → guest physical through the vCPU's current page tables. */
 	int (*x86_translate)(struct hv_vcpu *vcpu, uint64_t gva, uint64_t *gpa);
+
+	/* arm64 state. */
+	int (*arm64_get_reg)(struct hv_vcpu *vcpu, enum hv_arm64_reg reg, uint64_t *value);
+	int (*arm64_set_reg)(struct hv_vcpu *vcpu, enum hv_arm64_reg reg, uint64_t value);
+	/* Creates the in-kernel GICv3 (and with it the arch timer's interrupts) at @gic's addresses. */
+	int (*arm64_create_gic)(struct hv_vm *vm, const struct hv_arm64_gic *gic);
+	/* Finishes the GIC once every vCPU exists, before any runs. */
+	int (*arm64_init_gic)(struct hv_vm *vm);
+	/*
+	 * 64-bit registers by KVM ONE_REG id (the keys of src/abi/aarch64.h: ID registers, firmware
+	 * bitmap registers). A write KVM refuses keeps its errno: -EBUSY once the VM has run and the
+	 * value differs, -EINVAL for bits it does not know, -E2BIG for an ID field above the limit.
+	 */
+	int (*arm64_get_one_reg)(struct hv_vcpu *vcpu, uint64_t id, uint64_t *value);
+	int (*arm64_set_one_reg)(struct hv_vcpu *vcpu, uint64_t id, uint64_t value);
+	/*
+	 * What a new VM gets: reads @n registers by id from a scratch VM with one vCPU (ONE_REG needs a
+	 * vCPU); present[i] is false for a register this host does not have.
+	 */
+	int (*arm64_host_regs)(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present);
+	/*
+	 * The SMCCC filter: HVC/SMC calls with ids in [base, base + count) are handled by the
+	 * hypervisor, denied (NOT_SUPPORTED) or forwarded (HV_EXIT_HYPERCALL). Before any vCPU runs;
+	 * -EEXIST for an overlap or the Arm architecture calls the hypervisor keeps, -ENXIO if the
+	 * hypervisor has no filter.
+	 */
+	int (*arm64_smccc_filter)(struct hv_vm *vm, uint32_t base, uint32_t count, enum hv_smccc_action action);
 };
 
 extern const struct hv_ops hv_kvm_ops;

@@ -17,6 +17,24 @@
 #include "core/log.h"
 #include "hv/hv.h"
 
+#ifdef __aarch64__
+/* The SMCCC filter (Linux 6.4); bookworm's arm64 headers are 6.1's. */
+#ifndef KVM_ARM_VM_SMCCC_CTRL
+#define KVM_ARM_VM_SMCCC_CTRL 0
+#define KVM_ARM_VM_SMCCC_FILTER 0
+#define KVM_SMCCC_FILTER_HANDLE 0
+#define KVM_SMCCC_FILTER_DENY 1
+#define KVM_SMCCC_FILTER_FWD_TO_USER 2
+#define KVM_HYPERCALL_EXIT_SMC (1u << 0)
+struct kvm_smccc_filter {
+	__u32 base;
+	__u32 nr_functions;
+	__u8 action;
+	__u8 pad[15];
+};
+#endif
+#endif
+
 /* vcpu_kick interrupts KVM_RUN with this signal; its handler does nothing. */
 #define KVM_KICK_SIGNAL SIGUSR1
 
@@ -28,6 +46,7 @@ struct hv {
 struct hv_vm {
 	struct hv *hv;
 	int fd;
+	int gic_fd; /* arm64: the vGIC device, -1 until created */
 	/* MSI routes bothy added (KVM_SET_GSI_ROUTING replaces the whole table). */
 	pthread_mutex_t routes_lock;
 	struct hv_msi_route {
@@ -104,6 +123,11 @@ static int kvm_open(struct hv **out)
 		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
 		{ KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
 #endif
+#ifdef __aarch64__
+		{ KVM_CAP_ONE_REG, "ONE_REG" },
+		{ KVM_CAP_DEVICE_CTRL, "DEVICE_CTRL" },
+		{ KVM_CAP_ARM_PSCI_0_2, "ARM_PSCI_0_2" },
+#endif
 	};
 	struct sigaction sa = { .sa_handler = kick_handler };
 	struct hv *hv;
@@ -178,6 +202,7 @@ static int kvm_vm_create(struct hv *hv, struct hv_vm **out)
 		return ret;
 	}
 	vm->fd = ret;
+	vm->gic_fd = -1;
 	pthread_mutex_init(&vm->routes_lock, NULL);
 	*out = vm;
 	return 0;
@@ -187,6 +212,8 @@ static void kvm_vm_destroy(struct hv_vm *vm)
 {
 	if (!vm)
 		return;
+	if (vm->gic_fd >= 0)
+		close(vm->gic_fd);
 	close(vm->fd);
 	pthread_mutex_destroy(&vm->routes_lock);
 	free(vm->msi_routes);
@@ -328,6 +355,13 @@ static int kvm_vm_irq_line(struct hv_vm *vm, uint32_t irq, bool level)
 {
 	struct kvm_irq_level line = { .irq = irq, .level = level };
 
+#ifdef __aarch64__
+	/* KVM wants the interrupt's type beside its number; bothy's lines are SPIs (ids 32..1019). */
+	if (irq < 32 || irq > 1019)
+		return -EINVAL;
+	line.irq = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (irq << KVM_ARM_IRQ_NUM_SHIFT);
+#endif
+
 	return xioctl(vm->fd, KVM_IRQ_LINE, &line);
 }
 
@@ -360,9 +394,29 @@ static int kvm_vcpu_create(struct hv_vm *vm, unsigned index, struct hv_vcpu **ou
 			vcpu->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	}
 #endif
+#ifdef __aarch64__
+	{
+		struct kvm_vcpu_init init;
+
+		/* The host's own CPU type, PSCI 0.2+ in KVM, and only the boot vCPU running at first. */
+		ret = xioctl(vm->fd, KVM_ARM_PREFERRED_TARGET, &init);
+		if (ret)
+			goto unmap;
+		init.features[0] |= 1u << KVM_ARM_VCPU_PSCI_0_2;
+		if (index)
+			init.features[0] |= 1u << KVM_ARM_VCPU_POWER_OFF;
+		ret = xioctl(vcpu->fd, KVM_ARM_VCPU_INIT, &init);
+		if (ret)
+			goto unmap;
+	}
+#endif
 	*out = vcpu;
 	return 0;
 
+#ifdef __aarch64__
+unmap:
+	munmap(vcpu->run, vm->hv->run_size);
+#endif
 close_fd:
 	close(vcpu->fd);
 free_vcpu:
@@ -472,6 +526,20 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		exit->reason = HV_EXIT_FAIL_ENTRY;
 		exit->fail_entry.hw_reason = run->fail_entry.hardware_entry_failure_reason;
 		break;
+#ifdef __aarch64__
+	case KVM_EXIT_HYPERCALL:
+		/* Only the id and the conduit: arm64 KVM leaves arguments and results in the registers. */
+		exit->reason = HV_EXIT_HYPERCALL;
+		exit->hypercall.nr = run->hypercall.nr;
+		{
+			/* 6.4+ headers call the word after nr's arguments "flags"; 6.1's "longmode" + pad. */
+			uint64_t flags;
+
+			memcpy(&flags, &run->hypercall.longmode, sizeof(flags));
+			exit->hypercall.smc = (flags & KVM_HYPERCALL_EXIT_SMC) != 0;
+		}
+		break;
+#endif
 	default:
 		exit->reason = HV_EXIT_UNKNOWN;
 		exit->unknown_reason = run->exit_reason;
@@ -780,6 +848,140 @@ static int kvm_x86_translate(struct hv_vcpu *vcpu, uint64_t gva, uint64_t *gpa)
 }
 #endif
 
+#ifdef __aarch64__
+
+/* ONE_REG ids of the registers bothy names (enum hv_arm64_reg). */
+#define ARM64_CORE_ID(field) (KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | KVM_REG_ARM_CORE_REG(field))
+
+static uint64_t arm64_reg_id(enum hv_arm64_reg reg)
+{
+	if (reg <= HV_ARM64_X0 + 30)
+		return ARM64_CORE_ID(regs.regs[0]) + (uint64_t)(reg - HV_ARM64_X0) * (sizeof(uint64_t) / sizeof(uint32_t));
+	switch (reg) {
+	case HV_ARM64_SP: return ARM64_CORE_ID(regs.sp);
+	case HV_ARM64_PC: return ARM64_CORE_ID(regs.pc);
+	case HV_ARM64_PSTATE: return ARM64_CORE_ID(regs.pstate);
+	case HV_ARM64_SP_EL1: return ARM64_CORE_ID(sp_el1);
+	case HV_ARM64_ELR_EL1: return ARM64_CORE_ID(elr_el1);
+	case HV_ARM64_SPSR_EL1: return ARM64_CORE_ID(spsr[KVM_SPSR_EL1]);
+	case HV_ARM64_ESR_EL1: return ARM64_SYS_REG(3, 0, 5, 2, 0);
+	case HV_ARM64_FAR_EL1: return ARM64_SYS_REG(3, 0, 6, 0, 0);
+	case HV_ARM64_VBAR_EL1: return ARM64_SYS_REG(3, 0, 12, 0, 0);
+	case HV_ARM64_SCTLR_EL1: return ARM64_SYS_REG(3, 0, 1, 0, 0);
+	case HV_ARM64_MPIDR_EL1: return ARM64_SYS_REG(3, 0, 0, 0, 5);
+	default: return 0;
+	}
+}
+
+static int kvm_arm64_get_reg(struct hv_vcpu *vcpu, enum hv_arm64_reg reg, uint64_t *value)
+{
+	struct kvm_one_reg one = { .id = arm64_reg_id(reg), .addr = (uintptr_t)value };
+
+	return one.id ? xioctl(vcpu->fd, KVM_GET_ONE_REG, &one) : -EINVAL;
+}
+
+static int kvm_arm64_set_reg(struct hv_vcpu *vcpu, enum hv_arm64_reg reg, uint64_t value)
+{
+	struct kvm_one_reg one = { .id = arm64_reg_id(reg), .addr = (uintptr_t)&value };
+
+	return one.id ? xioctl(vcpu->fd, KVM_SET_ONE_REG, &one) : -EINVAL;
+}
+
+/* Only 64-bit arm64 registers: the value is read into or written from one uint64_t. */
+static bool arm64_id_ok(uint64_t id)
+{
+	return (id & KVM_REG_ARCH_MASK) == KVM_REG_ARM64 && (id & KVM_REG_SIZE_MASK) == KVM_REG_SIZE_U64;
+}
+
+static int kvm_arm64_get_one_reg(struct hv_vcpu *vcpu, uint64_t id, uint64_t *value)
+{
+	struct kvm_one_reg one = { .id = id, .addr = (uintptr_t)value };
+
+	return arm64_id_ok(id) ? xioctl(vcpu->fd, KVM_GET_ONE_REG, &one) : -EINVAL;
+}
+
+static int kvm_arm64_set_one_reg(struct hv_vcpu *vcpu, uint64_t id, uint64_t value)
+{
+	struct kvm_one_reg one = { .id = id, .addr = (uintptr_t)&value };
+
+	return arm64_id_ok(id) ? xioctl(vcpu->fd, KVM_SET_ONE_REG, &one) : -EINVAL;
+}
+
+static int kvm_arm64_host_regs(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present)
+{
+	struct hv_vm *vm;
+	struct hv_vcpu *vcpu;
+	int ret;
+
+	ret = kvm_vm_create(hv, &vm);
+	if (ret)
+		return ret;
+	ret = kvm_vcpu_create(vm, 0, &vcpu);
+	if (ret)
+		goto destroy_vm;
+	for (unsigned i = 0; i < n; i++) {
+		values[i] = 0;
+		present[i] = kvm_arm64_get_one_reg(vcpu, ids[i], &values[i]) == 0;
+	}
+	kvm_vcpu_destroy(vcpu);
+destroy_vm:
+	kvm_vm_destroy(vm);
+	return ret;
+}
+
+static int gic_set_attr(struct hv_vm *vm, uint32_t group, uint64_t attr, const void *value)
+{
+	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uintptr_t)value };
+
+	return xioctl(vm->gic_fd, KVM_SET_DEVICE_ATTR, &a);
+}
+
+static int kvm_arm64_create_gic(struct hv_vm *vm, const struct hv_arm64_gic *gic)
+{
+	struct kvm_create_device dev = { .type = KVM_DEV_TYPE_ARM_VGIC_V3 };
+	int ret;
+
+	if (vm->gic_fd >= 0)
+		return -EEXIST;
+	ret = xioctl(vm->fd, KVM_CREATE_DEVICE, &dev);
+	if (ret)
+		return ret;
+	vm->gic_fd = (int)dev.fd;
+	ret = gic_set_attr(vm, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, &gic->dist_base);
+	if (!ret)
+		ret = gic_set_attr(vm, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, &gic->redist_base);
+	if (ret) {
+		close(vm->gic_fd);
+		vm->gic_fd = -1;
+	}
+	return ret;
+}
+
+static int kvm_arm64_smccc_filter(struct hv_vm *vm, uint32_t base, uint32_t count, enum hv_smccc_action action)
+{
+	struct kvm_smccc_filter f = { .base = base, .nr_functions = count };
+	struct kvm_device_attr a = { .group = KVM_ARM_VM_SMCCC_CTRL, .attr = KVM_ARM_VM_SMCCC_FILTER,
+				     .addr = (uintptr_t)&f };
+
+	switch (action) {
+	case HV_SMCCC_HANDLE: f.action = KVM_SMCCC_FILTER_HANDLE; break;
+	case HV_SMCCC_DENY: f.action = KVM_SMCCC_FILTER_DENY; break;
+	case HV_SMCCC_FORWARD: f.action = KVM_SMCCC_FILTER_FWD_TO_USER; break;
+	default: return -EINVAL;
+	}
+	if (xioctl(vm->fd, KVM_HAS_DEVICE_ATTR, &a))
+		return -ENXIO;
+	return xioctl(vm->fd, KVM_SET_DEVICE_ATTR, &a);
+}
+
+static int kvm_arm64_init_gic(struct hv_vm *vm)
+{
+	if (vm->gic_fd < 0)
+		return -ENODEV;
+	return gic_set_attr(vm, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+}
+#endif
+
 const struct hv_ops hv_kvm_ops = {
 	.name = "kvm",
 	.open = kvm_open,
@@ -810,5 +1012,15 @@ const struct hv_ops hv_kvm_ops = {
 	.x86_enforce_pv_cpuid = kvm_x86_enforce_pv_cpuid,
 	.x86_init_fpu_lapic = kvm_x86_init_fpu_lapic,
 	.x86_translate = kvm_x86_translate,
+#endif
+#ifdef __aarch64__
+	.arm64_get_reg = kvm_arm64_get_reg,
+	.arm64_set_reg = kvm_arm64_set_reg,
+	.arm64_create_gic = kvm_arm64_create_gic,
+	.arm64_init_gic = kvm_arm64_init_gic,
+	.arm64_get_one_reg = kvm_arm64_get_one_reg,
+	.arm64_set_one_reg = kvm_arm64_set_one_reg,
+	.arm64_host_regs = kvm_arm64_host_regs,
+	.arm64_smccc_filter = kvm_arm64_smccc_filter,
 #endif
 };

@@ -93,10 +93,33 @@ x86_64)
 		linuxboot_dma.bin multiboot.bin multiboot_dma.bin kvmvapic.bin efi-virtio.rom"
 	bench_check="-accel kvm -M microvm -cpu host -m 64 -nodefaults -no-user-config -display none"
 	;;
+aarch64)
+	# KVM is built into Debian's arm64 kernels: no host modules. 6.12 (backports) has the SMCCC
+	# filter, writable ID registers and the firmware bitmap registers (shared/PLATFORM.md).
+	k_suite=bookworm-backports
+	k_debarch=arm64
+	k_metas="linux-image-arm64"
+	k_image='boot/vmlinuz-*'
+	k_need=""
+	host_modules=""
+	host_modargs=""
+	qemu_bin="qemu-system-aarch64"
+	qemu_pkg="qemu-system-arm"
+	qemu_suite=bookworm-backports
+	qemu_data="qemu-system-data"
+	# virtualization=on: EL2 for the host kernel, so it runs KVM; pauth-impdef: QEMU's cheap
+	# pointer-authentication hash (the architected one costs TCG dearly, and KVM does not care).
+	qemu_machine=(-M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on -accel tcg)
+	console=ttyAMA0
+	bench_firmware=""
+	bench_check="-accel kvm -M virt,gic-version=3 -cpu host -m 64 -nodefaults -no-user-config -display none"
+	;;
 *)
-	die "unsupported architecture '$arch' (supported: x86_64; arm64 and riscv64 add a case here)"
+	die "unsupported architecture '$arch' (supported: x86_64, aarch64; riscv64 adds a case here)"
 	;;
 esac
+# The emulator runs here, so its packages are this machine's architecture.
+build_debarch=$(dpkg --print-architecture)
 cpus=${BOTHY_HOST_CPUS:-2}
 mem=${BOTHY_HOST_MEM:-4096}
 
@@ -146,17 +169,17 @@ skip_tier3() {
 # emulator_from_suite: prints the path of $qemu_bin unpacked from $qemu_suite (or fails).
 emulator_from_suite() {
 	local ver libs debs d root
-	ver=$(apt_private "$qemu_suite" "$k_debarch" apt-cache show --no-all-versions "$qemu_pkg" 2>/dev/null |
+	ver=$(apt_private "$qemu_suite" "$build_debarch" apt-cache show --no-all-versions "$qemu_pkg" 2>/dev/null |
 		sed -n 's/^Version: //p') || return 1
 	[ -n "$ver" ] || return 1
 	root=$BOTHY_CACHE/$arch/emulator/$qemu_pkg-${ver//:/_}
-	libs=$(apt_private "$qemu_suite" "$k_debarch" apt-cache show --no-all-versions "$qemu_pkg" |
+	libs=$(apt_private "$qemu_suite" "$build_debarch" apt-cache show --no-all-versions "$qemu_pkg" |
 		sed -n 's/^Depends: //p' | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/ //g' | grep '^lib')
 	# shellcheck disable=SC2086
 	(need_pkgs $libs) >&2 || { warn "cannot install the libraries $qemu_pkg $ver needs"; return 1; }
 	if [ ! -x "$root/usr/bin/$qemu_bin" ]; then
 		# shellcheck disable=SC2086
-		debs=$(apt_download "$qemu_suite" "$k_debarch" "$qemu_pkg" $qemu_data) || return 1
+		debs=$(apt_download "$qemu_suite" "$build_debarch" "$qemu_pkg" $qemu_data) || return 1
 		rm -rf "$root.tmp"
 		for d in $debs; do deb_extract "$d" "$root.tmp"; done
 		rm -rf "$root.tmp/usr/share/doc" "$root.tmp/usr/share/man" "$root"
@@ -242,7 +265,8 @@ end() {
 if [ ! -c /dev/kvm ]; then
 	why="no /dev/kvm after loading the KVM modules"
 	[ -n "$modfail" ] && why="$why; insmod failed:$modfail"
-	grep -qwE 'svm|vmx' /proc/cpuinfo || why="$why; the CPU shows neither svm nor vmx"
+	[ "$BOTHY_HOST_ARCH" != x86_64 ] || grep -qwE 'svm|vmx' /proc/cpuinfo ||
+		why="$why; the CPU shows neither svm nor vmx"
 	echo "@@RESULT host-kvm fail $why"
 	echo "@@HOST-NOKVM"
 	[ "$BOTHY_HOST_MODE" = shell ] || end
@@ -306,8 +330,9 @@ end
 EOF
 )
 
-kkey=$(printf '%s\n' "${kdeb##*/}" "$host_modules" "$host_modargs" "$host_init" \
-	"$(dpkg-query -W -f='${Version}' busybox-static)" | sha256sum | cut -c1-16)
+busybox_static bookworm "$k_debarch"
+kkey=$(printf '%s\n' "${kdeb##*/}" "$host_modules" "$host_modargs" "$host_init" "$BUSYBOX_ID" |
+	sha256sum | cut -c1-16)
 if [ ! -s "$hostdir/base.cpio.gz" ] || [ "$(cat "$hostdir/.key" 2>/dev/null)" != "$kkey" ]; then
 	t0=$(now)
 	tmpk=$(mktemp -d "${TMPDIR:-/tmp}/bothy-hostk.XXXXXX")
@@ -320,7 +345,7 @@ if [ ! -s "$hostdir/base.cpio.gz" ] || [ "$(cat "$hostdir/.key" 2>/dev/null)" !=
 	kver=${kver##*/vmlinux-}
 	kver=${kver##*/Image-}
 	root=$tmpk/root
-	busybox_root "$root"
+	busybox_root "$root" "$BUSYBOX"
 	# shellcheck disable=SC2086
 	kmod_install "$tmpk/lib/modules/$kver" "$root/lib/modules" $host_modules
 	while read -r m a; do
@@ -394,7 +419,8 @@ fi
 cp "$GUEST_KERNEL" "$run/guest/vmlinuz"
 cp "$GUEST_INITRD" "$run/guest/initramfs.cpio.gz"
 [ -z "$payloads" ] || cp -a "$payloads/." "$run/payloads/"
-[ -z "$suite" ] || cp -a "$suite/." "$run/suite/"
+# -L: a suite may link shared helpers from elsewhere (tests/integration/aarch64/linux.sh).
+[ -z "$suite" ] || cp -aL "$suite/." "$run/suite/"
 [ -z "$bench" ] || { mkdir -p "$run/bench"; cp -a "$bench/." "$run/bench/"; }
 install -m 0755 "$repo/tests/integration/run-suite.sh" "$run/usr/local/bin/run-suite.sh"
 cat >"$run/etc/bothy-host.conf" <<EOF

@@ -5,16 +5,14 @@
 #include "arch/x86_64/machine.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/arch.h"
 #include "arch/x86_64/layout.h"
 #include "core/log.h"
+#include "core/mapfile.h"
 #include "core/vm.h"
 #include "core/devices.h"
 #include "devices/platform.h"
@@ -178,58 +176,6 @@ void arch_virtio_detach(struct vm *vm, void *transport)
 	virtio_pci_destroy(transport);
 }
 
-/* Maps a whole file read-only; the kernel and initrd are untrusted input. */
-struct mapped_file {
-	const uint8_t *data;
-	size_t len;
-};
-
-static int map_file(const char *what, const char *path, struct mapped_file *f)
-{
-	struct stat st;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		log_err("cannot open %s '%s': %s", what, path, strerror(errno));
-		return ret;
-	}
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto close_fd;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		log_err("%s '%s' is not a regular file", what, path);
-		ret = -EINVAL;
-		goto close_fd;
-	}
-	if (st.st_size == 0) {
-		log_err("%s '%s' is empty", what, path);
-		ret = -ENOEXEC;
-		goto close_fd;
-	}
-	f->len = (size_t)st.st_size;
-	f->data = mmap(NULL, f->len, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (f->data == MAP_FAILED) {
-		ret = -errno;
-		log_err("cannot read %s '%s': %s", what, path, strerror(errno));
-		goto close_fd;
-	}
-	close(fd);
-	return 0;
-
-close_fd:
-	close(fd);
-	return ret;
-}
-
-static void unmap_file(struct mapped_file *f)
-{
-	if (f->data)
-		munmap((void *)f->data, f->len);
-}
-
 int arch_boot_init(struct vm *vm)
 {
 	struct x86_machine *m = machine(vm);
@@ -238,11 +184,11 @@ int arch_boot_init(struct vm *vm)
 	char err[256] = "";
 	int ret;
 
-	ret = map_file("kernel", vm->cfg.kernel_path, &kernel);
+	ret = mapped_file_open("kernel", vm->cfg.kernel_path, &kernel);
 	if (ret)
 		return ret;
 	if (vm->cfg.initrd_path) {
-		ret = map_file("initrd", vm->cfg.initrd_path, &initrd);
+		ret = mapped_file_open("initrd", vm->cfg.initrd_path, &initrd);
 		if (ret)
 			goto unmap;
 	}
@@ -259,8 +205,8 @@ int arch_boot_init(struct vm *vm)
 	if (ret)
 		log_err("cannot boot '%s': %s", vm->cfg.kernel_path, err[0] ? err : strerror(-ret));
 unmap:
-	unmap_file(&initrd);
-	unmap_file(&kernel);
+	mapped_file_close(&initrd);
+	mapped_file_close(&kernel);
 	return ret;
 }
 

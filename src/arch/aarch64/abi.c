@@ -1,0 +1,68 @@
+/*
+ * The guest ABI on arm64 (docs/guest-abi.md, docs/arm64.md). The aarch64 tables' keys are KVM
+ * ONE_REG ids: the AArch64 ID registers and KVM's SMCCC firmware bitmap registers. The host limit
+ * is what KVM gives a new VM (read from a scratch VM); a manifest is applied by writing every
+ * register that differs from the limit, on each vCPU before the first run, so KVM itself enforces
+ * it (ID fields through its safe-value rules, hypercall services through the bitmaps). KVM checks
+ * the same rules as the engine, which refused anything out of range before the VM was built.
+
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "abi/abi.h"
+#include "abi/aarch64.h"
+#include "arch/aarch64/machine.h"
+#include "arch/arch.h"
+#include "core/log.h"
+#include "core/vm.h"
+#include "hv/hv.h"
+
+const struct abi_arch *arch_abi(void)
+{
+	return &abi_arch_aarch64;
+}
+
+int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest *limit)
+{
+	const struct abi_arch *arch = &abi_arch_aarch64;
+	uint64_t ids[ABI_MAX_REGS], vals[ABI_MAX_REGS];
+	bool present[ABI_MAX_REGS];
+	int ret;
+
+	abi_manifest_init(limit, arch);
+	if (!ops->arm64_host_regs)
+		return 0; /* a backend without registers offers nothing */
+	for (unsigned reg = 0; reg < arch->nregs; reg++)
+		ids[reg] = arch->regs[reg].key;
+	ret = ops->arm64_host_regs(hv, ids, arch->nregs, vals, present);
+	if (ret)
+		return ret;
+	for (unsigned reg = 0; reg < arch->nregs; reg++) {
+		limit->val[reg] = vals[reg];
+		limit->present[reg] = present[reg];
+	}
+	return 0;
+}
+
+int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu)
+{
+	const struct abi_manifest *m = &vm->abi, *limit = &vm->abi_limit;
+	const struct abi_arch *arch = m->arch;
+
+	for (unsigned reg = 0; reg < arch->nregs; reg++) {
+		uint64_t want = m->present[reg] ? m->val[reg] : 0;
+		int ret;
+
+		/* Registers the host lacks cannot be written; a checked manifest has them zero. */
+		if (!limit->present[reg] || want == limit->val[reg])
+			continue;
+		ret = vm->hv_ops->arm64_set_one_reg(vcpu->hv_vcpu, arch->regs[reg].key, want);
+		if (ret) {
+			log_err("guest ABI: KVM refused %s = 0x%llx on vCPU %u: %s", arch->regs[reg].name,
+				(unsigned long long)want, vcpu->index, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
