@@ -38,6 +38,9 @@ enum { UART_RBR_THR = 0, UART_IER = 1, UART_IIR_FCR = 2, UART_LCR = 3, UART_MCR 
 
 /* Larger than a real FIFO so pasted text is not dropped while the guest catches up. */
 #define RX_BUF 4096
+/* Output is written a line (or this much) at a time: one write per byte costs a syscall, and a
+ * wakeup of whoever reads the console (bothyd's relay), for every character the guest prints. */
+#define TX_BUF 256
 
 struct serial {
 	struct vm *vm;
@@ -49,6 +52,9 @@ struct serial {
 	bool irq_level;
 	uint8_t rx[RX_BUF];
 	size_t rx_head, rx_count;
+	uint8_t tx[TX_BUF];
+	size_t tx_len;
+	int flush_notify_fd; /* eventfd: "output waits for serial_flush()"; -1: write every byte */
 };
 
 int serial_create(struct vm *vm, uint32_t irq, int out_fd, struct serial **out)
@@ -60,6 +66,7 @@ int serial_create(struct vm *vm, uint32_t irq, int out_fd, struct serial **out)
 	s->vm = vm;
 	s->irq = irq;
 	s->out_fd = out_fd;
+	s->flush_notify_fd = -1;
 	s->dll = 12; /* 9600 baud until the guest says otherwise */
 	s->mcr = MCR_OUT2;
 	pthread_mutex_init(&s->lock, NULL);
@@ -71,6 +78,7 @@ void serial_destroy(struct serial *s)
 {
 	if (!s)
 		return;
+	serial_flush(s);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
@@ -104,16 +112,57 @@ static uint8_t rx_pop(struct serial *s)
 	return byte;
 }
 
+/* Lock held. A console that cannot take output (closed pipe) loses it; the guest goes on. */
+static void tx_flush_locked(struct serial *s)
+{
+	size_t done = 0;
+
+	while (done < s->tx_len) {
+		ssize_t n = write(s->out_fd, s->tx + done, s->tx_len - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	s->tx_len = 0;
+}
+
 static void transmit(struct serial *s, uint8_t byte)
 {
+	s->thri_pending = true;
 	if (s->mcr & MCR_LOOP) {
 		rx_push(s, byte);
-	} else if (s->out_fd >= 0) {
-		/* A console that cannot take output (closed pipe) loses it; the guest goes on. */
-		while (write(s->out_fd, &byte, 1) < 0 && errno == EINTR)
-			;
+		return;
 	}
-	s->thri_pending = true;
+	if (s->out_fd < 0)
+		return;
+	s->tx[s->tx_len++] = byte;
+	if (byte == '\n' || s->tx_len == TX_BUF || s->flush_notify_fd < 0) {
+		tx_flush_locked(s);
+	} else if (s->tx_len == 1) {
+		/* A partial line (a prompt, an echoed key): the VMM's main loop flushes it shortly. */
+		uint64_t one = 1;
+
+		if (write(s->flush_notify_fd, &one, sizeof(one)) < 0)
+			tx_flush_locked(s);
+	}
+}
+
+void serial_set_flush_notify(struct serial *s, int eventfd)
+{
+	pthread_mutex_lock(&s->lock);
+	tx_flush_locked(s);
+	s->flush_notify_fd = eventfd;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_flush(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	tx_flush_locked(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static uint8_t reg_read(struct serial *s, unsigned reg)

@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "core/vm.h"
@@ -59,6 +61,59 @@ static void test_output_reaches_fd(void **state)
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 2);
 	assert_string_equal(buf, "hi");
 	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* With a flush notifier the UART writes whole lines; a partial line waits for serial_flush(). */
+static void test_output_buffered_by_line(void **state)
+{
+	struct serial *s;
+	int p[2], efd;
+	char buf[512];
+	uint64_t n;
+
+	(void)state;
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	efd = eventfd(0, EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	assert_int_equal(serial_create(&fake_vm, 4, p[1], &s), 0);
+	serial_set_flush_notify(s, efd);
+
+	wr(s, 0, 'o');
+	wr(s, 0, 'k');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), -1); /* held back */
+	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
+	assert_int_equal(n, 1); /* one notification per partial line, not per byte */
+	assert_true(rd(s, 5) & 0x20); /* the guest still sees THRE at once */
+	wr(s, 0, '\n');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 3);
+	assert_memory_equal(buf, "ok\n", 3);
+	assert_int_equal(read(efd, &n, sizeof(n)), -1); /* a newline needs no flush */
+
+	wr(s, 0, '$');
+	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
+	serial_flush(s);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], '$');
+
+	/* A long line without a newline goes out in buffer-sized pieces. */
+	for (int i = 0; i < 300; i++)
+		wr(s, 0, 'x');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 256);
+	/* Dropping the notifier writes what is left and goes back to byte by byte. */
+	serial_set_flush_notify(s, -1);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 44);
+	wr(s, 0, 'y');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+
+	/* What is pending when the UART goes away is written, not lost. */
+	serial_set_flush_notify(s, efd);
+	wr(s, 0, 'z');
+	serial_destroy(s);
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], 'z');
+	close(efd);
 	close(p[0]);
 	close(p[1]);
 }
@@ -149,6 +204,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_output_reaches_fd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_buffered_by_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loopback_probe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_overflow_and_bad_access, setup, teardown),
