@@ -230,6 +230,13 @@ void arch_vcpu_dump(struct vcpu *vcpu, FILE *out)
 	dump_segment(out, "TR", &s.tr);
 	fprintf(out, "GDT=%016" PRIx64 "/%04x IDT=%016" PRIx64 "/%04x\n", s.gdt.base, s.gdt.limit, s.idt.base,
 		s.idt.limit);
+	/* Page tables outside guest RAM: nothing the guest could have set up (its state was corrupted). */
+	if (s.cr0 & CR0_PG) {
+		uint64_t entry;
+
+		if (gmem_read(vcpu->vm->gmem, s.cr3 & 0x000ffffffffff000ULL, &entry, sizeof(entry)))
+			fprintf(out, "(CR3 is outside guest RAM: this vCPU's state is corrupt)\n");
+	}
 	/* AMD SVM resets the vCPU before KVM reports a triple fault. */
 	if (r.rip == 0xfff0 && s.cs.base == 0xffff0000)
 		fprintf(out, "(registers show the reset state: on AMD hosts KVM resets a vCPU before "
