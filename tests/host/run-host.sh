@@ -24,7 +24,7 @@
 # Ctrl-A X quits); see scripts/host-shell.sh. docs/test-hosts.md describes the whole tier.
 #
 # Environment: BOTHY_CACHE; BOTHY_TEST_TIMEOUT (per test inside the host, default 300);
-# BOTHY_SUITE_FILTER (run only the tests whose name contains it); BOTHY_RM_LINUX=1 (run linux-rm);
+# BOTHY_SUITE_FILTER (run only the tests whose name contains it);
 # BOTHY_BENCH_TIMEOUT (per benchmark, default 600); BOTHY_HOST_MEM (MiB, default 4096);
 # BOTHY_HOST_CPUS (default 2); BOTHY_HOST_APPEND (extra host kernel parameters);
 # BOTHY_HOST_QEMU (emulator binary to use instead); BOTHY_BENCH_QEMU (QEMU to copy into the host);
@@ -274,7 +274,7 @@ else
 	[ "$BOTHY_HOST_MODE" = shell ] || echo "@@RESULT host-kvm pass /dev/kvm ready at $(up)s on $(uname -r)"
 fi
 export BOTHY=/bin/bothy GUEST_KERNEL=/guest/vmlinuz GUEST_INITRD=/guest/initramfs.cpio.gz
-export PAYLOADS=/payloads BOTHY_TEST_TIMEOUT BOTHY_SUITE_VERBOSE BOTHY_SUITE_FILTER BOTHY_HOST_ARCH BOTHY_RM_LINUX
+export PAYLOADS=/payloads BOTHY_TEST_TIMEOUT BOTHY_SUITE_VERBOSE BOTHY_SUITE_FILTER BOTHY_HOST_ARCH
 for q in /usr/bin/qemu-system-*; do [ -x "$q" ] && export QEMU="$q"; done
 if [ -n "$BOTHY_QEMU_CHECK" ] && [ -n "${QEMU:-}" ]; then
 	q=$QEMU
@@ -430,7 +430,6 @@ BOTHY_TEST_TIMEOUT=${BOTHY_TEST_TIMEOUT:-300}
 BOTHY_BENCH_TIMEOUT=${BOTHY_BENCH_TIMEOUT:-600}
 BOTHY_SUITE_VERBOSE=${BOTHY_SUITE_VERBOSE:-0}
 BOTHY_SUITE_FILTER="${BOTHY_SUITE_FILTER:-}"
-BOTHY_RM_LINUX=${BOTHY_RM_LINUX:-0}
 BOTHY_QEMU_CHECK="$([ -n "$qemu_cpio" ] && echo "$bench_check")"
 EOF
 cat >"$run/etc/motd" <<EOF
