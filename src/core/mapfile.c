@@ -55,3 +55,22 @@ void mapped_file_close(struct mapped_file *f)
 	if (f->data)
 		munmap((void *)f->data, f->len);
 }
+
+int boot_files_open(const char *kernel_path, const char *initrd_path, struct boot_files *b)
+{
+	int ret;
+
+	*b = (struct boot_files){ 0 };
+	ret = mapped_file_open("kernel", kernel_path, &b->kernel);
+	if (!ret && initrd_path)
+		ret = mapped_file_open("initrd", initrd_path, &b->initrd);
+	if (ret)
+		boot_files_close(b);
+	return ret;
+}
+
+void boot_files_close(struct boot_files *b)
+{
+	mapped_file_close(&b->initrd);
+	mapped_file_close(&b->kernel);
+}

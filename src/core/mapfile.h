@@ -15,4 +15,12 @@ int mapped_file_open(const char *what, const char *path, struct mapped_file *f);
 /* Unmaps; a zeroed struct is a no-op. */
 void mapped_file_close(struct mapped_file *f);
 
+/* The kernel and (if any) the initrd a boot loader reads; the initrd stays zeroed without one. */
+struct boot_files {
+	struct mapped_file kernel, initrd;
+};
+
+int boot_files_open(const char *kernel_path, const char *initrd_path, struct boot_files *b);
+void boot_files_close(struct boot_files *b);
+
 #endif

@@ -124,7 +124,7 @@ void arch_virtio_detach(struct vm *vm, void *transport)
 int arch_boot_init(struct vm *vm)
 {
 	struct arm64_machine *m = machine(vm);
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	struct boot_files files;
 	struct arm64_boot_image img;
 	char err[256] = "";
 	int ret;
@@ -141,19 +141,14 @@ int arch_boot_init(struct vm *vm)
 			return ret;
 		}
 	}
-	ret = mapped_file_open("kernel", vm->cfg.kernel_path, &kernel);
+	ret = boot_files_open(vm->cfg.kernel_path, vm->cfg.initrd_path, &files);
 	if (ret)
 		return ret;
-	if (vm->cfg.initrd_path) {
-		ret = mapped_file_open("initrd", vm->cfg.initrd_path, &initrd);
-		if (ret)
-			goto unmap;
-	}
 	img = (struct arm64_boot_image){
-		.kernel = kernel.data,
-		.kernel_len = kernel.len,
-		.initrd = initrd.data,
-		.initrd_len = initrd.len,
+		.kernel = files.kernel.data,
+		.kernel_len = files.kernel.len,
+		.initrd = files.initrd.data,
+		.initrd_len = files.initrd.len,
 		.cmdline = vm->cfg.cmdline,
 		.ncpus = vm->nr_vcpus,
 		.mpidr = m->mpidr,
@@ -168,9 +163,7 @@ int arch_boot_init(struct vm *vm)
 			  (unsigned long long)m->boot.kernel_addr, (unsigned long long)m->boot.kernel_end,
 			  (unsigned long long)m->boot.initrd_addr, (unsigned long long)m->boot.initrd_size,
 			  (unsigned long long)m->boot.dtb_addr, (unsigned long long)m->boot.dtb_size);
-unmap:
-	mapped_file_close(&initrd);
-	mapped_file_close(&kernel);
+	boot_files_close(&files);
 	return ret;
 }
 

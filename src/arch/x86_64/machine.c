@@ -179,24 +179,19 @@ void arch_virtio_detach(struct vm *vm, void *transport)
 int arch_boot_init(struct vm *vm)
 {
 	struct x86_machine *m = machine(vm);
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	struct boot_files files;
 	struct x86_boot_image img;
 	char err[256] = "";
 	int ret;
 
-	ret = mapped_file_open("kernel", vm->cfg.kernel_path, &kernel);
+	ret = boot_files_open(vm->cfg.kernel_path, vm->cfg.initrd_path, &files);
 	if (ret)
 		return ret;
-	if (vm->cfg.initrd_path) {
-		ret = mapped_file_open("initrd", vm->cfg.initrd_path, &initrd);
-		if (ret)
-			goto unmap;
-	}
 	img = (struct x86_boot_image){
-		.kernel = kernel.data,
-		.kernel_len = kernel.len,
-		.initrd = initrd.data,
-		.initrd_len = initrd.len,
+		.kernel = files.kernel.data,
+		.kernel_len = files.kernel.len,
+		.initrd = files.initrd.data,
+		.initrd_len = files.initrd.len,
 		.cmdline = vm->cfg.cmdline,
 		.ncpus = vm->nr_vcpus,
 		.pci = m->has_pci,
@@ -204,9 +199,7 @@ int arch_boot_init(struct vm *vm)
 	ret = x86_boot_load(vm->gmem, &img, &m->boot, err, sizeof(err));
 	if (ret)
 		log_err("cannot boot '%s': %s", vm->cfg.kernel_path, err[0] ? err : strerror(-ret));
-unmap:
-	mapped_file_close(&initrd);
-	mapped_file_close(&kernel);
+	boot_files_close(&files);
 	return ret;
 }
 
