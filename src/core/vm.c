@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
-#include <time.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "abi/doc.h"
@@ -628,23 +628,11 @@ static void pump_console(struct vm *vm, struct console_pump *p)
 	console_deliver(vm, out, n_out);
 }
 
-/* How long a partial line of UART output may wait for more before it is written. */
-#define CONSOLE_FLUSH_DELAY_NS 2000000LL
-
-static int64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 int vm_run(struct vm *vm, struct vm_stop_status *status)
 {
 	struct console_pump pump = { 0 };
 	sigset_t block, old;
 	bool dump = false;
-	int64_t flush_at = 0; /* 0: no partial line waiting */
 	int sfd, flush_fd = -1, ret = 0;
 
 	/* SIGINT/SIGTERM/SIGHUP/SIGQUIT arrive through a signalfd in this thread only;
@@ -661,11 +649,11 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 		goto restore_mask;
 	}
 
-	/* The UART writes whole lines; this thread writes the rest of a line after a short wait. */
+	/* The UART writes whole lines; this thread writes a partial one when its timer says so. */
 	if (vm->console && vm->cfg.console != VM_CONSOLE_VIRTIO) {
-		flush_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		flush_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		if (flush_fd >= 0)
-			serial_set_flush_notify(vm->console, flush_fd);
+			serial_set_flush_timer(vm->console, flush_fd);
 	}
 
 	/* From the first run on, the guest ABI only accepts identical writes (KVM's rule). */
@@ -689,35 +677,20 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 		};
 		bool want_input = vm->cfg.console != VM_CONSOLE_NONE && !pump.eof &&
 				  (vm->console || vm->cfg.console == VM_CONSOLE_VIRTIO);
-		int timeout = -1;
 
 		if (want_input && console_room(vm))
 			fds[2].fd = vm->cfg.console_in_fd;
 		/* A full receive FIFO drains as the guest reads: poll again soon. */
-		if (want_input && fds[2].fd < 0)
-			timeout = 10;
-		if (flush_at) {
-			int64_t left_ms = (flush_at - monotonic_ns() + 999999) / 1000000;
-
-			if (left_ms < 0)
-				left_ms = 0;
-			if (timeout < 0 || left_ms < timeout)
-				timeout = (int)left_ms;
-		}
-		if (poll(fds, 4, timeout) < 0 && errno != EINTR) {
+		if (poll(fds, 4, want_input && fds[2].fd < 0 ? 10 : -1) < 0 && errno != EINTR) {
 			ret = -errno;
 			vm_request_stop(vm, VM_STOP_VMM_ERROR, 0, "poll failed");
 			break;
 		}
 		if (fds[3].revents & POLLIN) {
-			uint64_t n;
+			uint64_t expirations;
 
-			if (read(flush_fd, &n, sizeof(n)) == sizeof(n) && !flush_at)
-				flush_at = monotonic_ns() + CONSOLE_FLUSH_DELAY_NS;
-		}
-		if (flush_at && monotonic_ns() >= flush_at) {
-			flush_at = 0;
-			serial_flush(vm->console);
+			if (read(flush_fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+				serial_flush(vm->console);
 		}
 		if (fds[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -743,7 +716,7 @@ int vm_run(struct vm *vm, struct vm_stop_status *status)
 		log_info("vCPU %u: %llu exits to bothy", i, (unsigned long long)vm->vcpus[i].nr_exits);
 	}
 	if (flush_fd >= 0) {
-		serial_set_flush_notify(vm->console, -1); /* writes what is left */
+		serial_set_flush_timer(vm->console, -1); /* writes what is left */
 		close(flush_fd);
 	}
 	/* Out of KVM_RUN now: each vCPU's state is where the stop found it. */

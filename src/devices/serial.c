@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -54,7 +55,8 @@ struct serial {
 	size_t rx_head, rx_count;
 	uint8_t tx[TX_BUF];
 	size_t tx_len;
-	int flush_notify_fd; /* eventfd: "output waits for serial_flush()"; -1: write every byte */
+	int flush_timer_fd; /* timerfd armed while a partial line waits; -1: write every byte */
+	bool timer_armed;
 };
 
 int serial_create(struct vm *vm, uint32_t irq, int out_fd, struct serial **out)
@@ -66,7 +68,7 @@ int serial_create(struct vm *vm, uint32_t irq, int out_fd, struct serial **out)
 	s->vm = vm;
 	s->irq = irq;
 	s->out_fd = out_fd;
-	s->flush_notify_fd = -1;
+	s->flush_timer_fd = -1;
 	s->dll = 12; /* 9600 baud until the guest says otherwise */
 	s->mcr = MCR_OUT2;
 	pthread_mutex_init(&s->lock, NULL);
@@ -112,6 +114,17 @@ static uint8_t rx_pop(struct serial *s)
 	return byte;
 }
 
+/* A partial line waits this long for the rest before the VMM's main loop writes it. */
+#define TX_PARTIAL_DELAY_NS 2000000
+
+static void arm_flush_timer(struct serial *s, bool on)
+{
+	struct itimerspec its = { .it_value = { .tv_nsec = on ? TX_PARTIAL_DELAY_NS : 0 } };
+
+	if (s->timer_armed != on && timerfd_settime(s->flush_timer_fd, 0, &its, NULL) == 0)
+		s->timer_armed = on;
+}
+
 /* Lock held. A console that cannot take output (closed pipe) loses it; the guest goes on. */
 static void tx_flush_locked(struct serial *s)
 {
@@ -127,6 +140,8 @@ static void tx_flush_locked(struct serial *s)
 		done += (size_t)n;
 	}
 	s->tx_len = 0;
+	if (s->flush_timer_fd >= 0)
+		arm_flush_timer(s, false);
 }
 
 static void transmit(struct serial *s, uint8_t byte)
@@ -139,22 +154,23 @@ static void transmit(struct serial *s, uint8_t byte)
 	if (s->out_fd < 0)
 		return;
 	s->tx[s->tx_len++] = byte;
-	if (byte == '\n' || s->tx_len == TX_BUF || s->flush_notify_fd < 0) {
+	if (byte == '\n' || s->tx_len == TX_BUF || s->flush_timer_fd < 0) {
 		tx_flush_locked(s);
 	} else if (s->tx_len == 1) {
-		/* A partial line (a prompt, an echoed key): the VMM's main loop flushes it shortly. */
-		uint64_t one = 1;
-
-		if (write(s->flush_notify_fd, &one, sizeof(one)) < 0)
+		/* A line starts: if it is still partial in a moment (a prompt, an echoed key), the timer
+		 * wakes the VMM's main loop to write it. No other thread is woken per line. */
+		arm_flush_timer(s, true);
+		if (!s->timer_armed)
 			tx_flush_locked(s);
 	}
 }
 
-void serial_set_flush_notify(struct serial *s, int eventfd)
+void serial_set_flush_timer(struct serial *s, int timerfd)
 {
 	pthread_mutex_lock(&s->lock);
 	tx_flush_locked(s);
-	s->flush_notify_fd = eventfd;
+	s->flush_timer_fd = timerfd;
+	s->timer_armed = false;
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -1,7 +1,7 @@
 /*
  * A 16550A UART: what Linux's 8250 driver expects (FIFOs, loopback for its
  * probe, THRE and receive interrupts). Output goes to a host fd a line at a
- * time once a flush notifier is set (else byte by byte); input is fed by the
+ * time once a flush timer is set (else byte by byte); input is fed by the
  * VMM's console pump.
  */
 #ifndef BOTHY_DEVICES_SERIAL_H
@@ -23,12 +23,12 @@ void serial_destroy(struct serial *s);
 extern const struct bus_device_ops serial_bus_ops;
 
 /*
- * Buffer output by lines: a partial line is written by serial_flush(), and
- * @eventfd is signalled when one starts so the caller knows to call it soon.
- * -1 goes back to writing every byte at once. Either way pending output is
- * written first.
+ * Buffer output by lines: while a partial line waits, @timerfd (a
+ * CLOCK_MONOTONIC timerfd the caller polls) is armed to expire shortly, and the
+ * caller then calls serial_flush(). -1 goes back to writing every byte at once.
+ * Either way pending output is written first.
  */
-void serial_set_flush_notify(struct serial *s, int eventfd);
+void serial_set_flush_timer(struct serial *s, int timerfd);
 void serial_flush(struct serial *s);
 
 /* Bytes the receive FIFO can take now. */

@@ -7,7 +7,9 @@
 
 #include <fcntl.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/vm.h"
@@ -65,55 +67,67 @@ static void test_output_reaches_fd(void **state)
 	close(p[1]);
 }
 
-/* With a flush notifier the UART writes whole lines; a partial line waits for serial_flush(). */
+static bool timer_armed(int tfd)
+{
+	struct itimerspec its;
+
+	assert_int_equal(timerfd_gettime(tfd, &its), 0);
+	return its.it_value.tv_sec || its.it_value.tv_nsec;
+}
+
+/* With a flush timer the UART writes whole lines; a partial line waits for the timer and serial_flush(). */
 static void test_output_buffered_by_line(void **state)
 {
 	struct serial *s;
-	int p[2], efd;
+	int p[2], tfd;
 	char buf[512];
 	uint64_t n;
+	struct pollfd pfd;
 
 	(void)state;
 	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
-	efd = eventfd(0, EFD_NONBLOCK);
-	assert_true(efd >= 0);
+	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK);
+	assert_true(tfd >= 0);
 	assert_int_equal(serial_create(&fake_vm, 4, p[1], &s), 0);
-	serial_set_flush_notify(s, efd);
+	serial_set_flush_timer(s, tfd);
 
 	wr(s, 0, 'o');
 	wr(s, 0, 'k');
 	assert_int_equal(read(p[0], buf, sizeof(buf)), -1); /* held back */
-	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
-	assert_int_equal(n, 1); /* one notification per partial line, not per byte */
+	assert_true(timer_armed(tfd));
 	assert_true(rd(s, 5) & 0x20); /* the guest still sees THRE at once */
 	wr(s, 0, '\n');
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 3);
 	assert_memory_equal(buf, "ok\n", 3);
-	assert_int_equal(read(efd, &n, sizeof(n)), -1); /* a newline needs no flush */
+	assert_false(timer_armed(tfd)); /* a whole line needs no timer */
 
+	/* A prompt: the timer expires within milliseconds, and the caller flushes. */
 	wr(s, 0, '$');
-	assert_int_equal(read(efd, &n, sizeof(n)), sizeof(n));
+	pfd = (struct pollfd){ .fd = tfd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 1000), 1);
+	assert_int_equal(read(tfd, &n, sizeof(n)), sizeof(n));
 	serial_flush(s);
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], '$');
+	assert_false(timer_armed(tfd));
 
 	/* A long line without a newline goes out in buffer-sized pieces. */
 	for (int i = 0; i < 300; i++)
 		wr(s, 0, 'x');
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 256);
-	/* Dropping the notifier writes what is left and goes back to byte by byte. */
-	serial_set_flush_notify(s, -1);
+	/* Dropping the timer writes what is left and goes back to byte by byte. */
+	serial_set_flush_timer(s, -1);
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 44);
 	wr(s, 0, 'y');
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
 
 	/* What is pending when the UART goes away is written, not lost. */
-	serial_set_flush_notify(s, efd);
+	serial_set_flush_timer(s, tfd);
 	wr(s, 0, 'z');
 	serial_destroy(s);
 	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
 	assert_int_equal(buf[0], 'z');
-	close(efd);
+	close(tfd);
 	close(p[0]);
 	close(p[1]);
 }
