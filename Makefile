@@ -165,8 +165,9 @@ $(BUILD)/hcall-linux/bin/hcall-test: tests/guests/linux/hcall-test.c
 # checked pattern) and /bin/blk-bench (tests/guests/linux/blk-bench.c); the host gets vsock-host
 # (the same xfer program, for bothy's hybrid vsock sockets and the tap's TCP side) and blk-bench,
 # to measure the disk image directly. Static, plain flags, like hcall-linux.
+# Native, and aarch64 for the arm64 suite's virtio tests.
 VIRTIO_LINUX_BINS := $(BUILD)/virtio-linux/bin/vsock-test $(BUILD)/virtio-linux/bin/blk-bench
-ifeq ($(ARCH)-$(HOST_ARCH),x86_64-x86_64)
+ifneq ($(filter $(ARCH),$(HOST_ARCH) aarch64),)
 payloads: build/$(ARCH)/payloads/virtio-linux.cpio.gz
 tools: build/$(ARCH)/payloads/vsock-host build/$(ARCH)/payloads/blk-bench
 endif

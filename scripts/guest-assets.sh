@@ -38,13 +38,14 @@ virtio_blk failover net_failover virtio_net virtio_console virtio_rng
 vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport crc32c_intel"
 	;;
 aarch64)
-	# The arm64 Image is what Debian installs as vmlinuz. bothy has no virtio on arm64 yet
-	# (docs/arm64.md), so the guest loads no modules: every insmod costs boot time under TCG.
+	# The arm64 Image is what Debian installs as vmlinuz. Its devices are virtio-mmio (from the
+	# device tree); ext4, hw_random and the hvc core are built in as on amd64.
 	suite=bookworm
 	debarch=arm64
 	meta=linux-image-cloud-arm64
 	kernel_glob='boot/vmlinuz-*'
-	guest_modules=""
+	guest_modules="virtio virtio_ring virtio_mmio virtio_blk failover net_failover virtio_net
+virtio_console virtio_rng vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport"
 	;;
 *)	die "unsupported architecture '$arch' (supported: x86_64, aarch64)" ;;
 esac

@@ -22,8 +22,16 @@ enum vm_reboot_policy { VM_REBOOT_EXIT, VM_REBOOT_RESTART };
 
 #define VM_MAX_CPUS 64
 #define VM_DEFAULT_MEMORY (512ULL << 20)
+/*
+ * The guest's default command line. On x86-64 a VM without virtio devices has no PCI bus, and
+ * pci=off spares the kernel probing for one; the VM with them (virtio-pci), or with a virtio
+ * console, drops it. arm64 has no PCI (virtio is on MMIO, in the device tree): no pci=off there.
+ */
+#if defined(__x86_64__)
 #define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1 pci=off"
-/* The default when the VM has PCI devices (virtio on x86-64), or a virtio console. */
+#else
+#define VM_DEFAULT_CMDLINE "console=ttyS0 panic=-1"
+#endif
 #define VM_DEFAULT_CMDLINE_PCI "console=ttyS0 panic=-1"
 #define VM_DEFAULT_CMDLINE_HVC "console=hvc0 panic=-1"
 

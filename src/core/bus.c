@@ -35,6 +35,18 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 	return 0;
 }
 
+int bus_unregister(struct bus *bus, uint64_t base)
+{
+	for (unsigned i = 0; i < bus->nr_ranges; i++) {
+		if (bus->ranges[i].base != base)
+			continue;
+		memmove(&bus->ranges[i], &bus->ranges[i + 1], (bus->nr_ranges - i - 1) * sizeof(bus->ranges[0]));
+		bus->nr_ranges--;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
 {
 	unsigned lo = 0, hi = bus->nr_ranges;

@@ -34,6 +34,8 @@ void bus_init(struct bus *bus, const char *name);
 /* -EINVAL for an empty/wrapping range, -EEXIST on overlap, -ENOSPC when full. */
 int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_device_ops *ops,
 		 void *opaque, const char *name);
+/* Removes the range registered at @base (before vCPUs run or after they stopped); -ENOENT if none. */
+int bus_unregister(struct bus *bus, uint64_t base);
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
 /*
  * Performs one access. Reads of unclaimed addresses return all-ones, writes

@@ -170,7 +170,8 @@ static int fake_vm_create_irqchip(struct hv_vm *vm)
 	return 0;
 }
 
-static int fake_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+static int fake_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, int64_t datamatch,
+			     bool assign)
 {
 	int ret = injected("vm_ioeventfd");
 	unsigned i;
@@ -182,17 +183,17 @@ static int fake_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned l
 	for (i = 0; i < fake_state.nr_ioeventfds; i++) {
 		struct fake_ioeventfd *e = &fake_state.ioeventfds[i];
 
-		if (e->addr == addr && e->pio == pio && e->len == len)
+		if (e->addr == addr && e->pio == pio && e->len == len && e->datamatch == datamatch)
 			break;
 	}
 	if (assign) {
 		if (i < fake_state.nr_ioeventfds)
-			ret = -EEXIST; /* KVM refuses a second eventfd on the same address */
+			ret = -EEXIST; /* KVM refuses a second eventfd on the same address and value */
 		else if (i == 64)
 			ret = -ENOSPC;
 		else
 			fake_state.ioeventfds[fake_state.nr_ioeventfds++] =
-				(struct fake_ioeventfd){ fd, addr, len, pio };
+				(struct fake_ioeventfd){ fd, addr, len, pio, datamatch };
 	} else if (i == fake_state.nr_ioeventfds) {
 		ret = -ENOENT;
 	} else {

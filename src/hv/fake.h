@@ -42,6 +42,7 @@ struct fake_state {
 		uint64_t addr;
 		unsigned len;
 		bool pio;
+		int64_t datamatch; /* HV_IOEVENTFD_ANY or the value */
 	} ioeventfds[64];
 	struct fake_irqfd {
 		int fd;

@@ -146,6 +146,9 @@ struct hv_arm64_gic {
 	uint64_t redist_base; /* 128 KiB per vCPU */
 };
 
+/* vm_ioeventfd's datamatch for "whatever the guest writes". */
+#define HV_IOEVENTFD_ANY (-1LL)
+
 /* GSIs below this are the interrupt controllers' pins (x86: IOAPIC 0-23); MSI routes start here. */
 #define HV_MSI_GSI_BASE 24
 #define HV_MAX_GSI 1024
@@ -167,9 +170,12 @@ struct hv_ops {
 	/*
 	 * Device fast paths, so neither direction goes through a vCPU exit handler:
 	 * a guest write of @len bytes to @addr (MMIO, or a port with @pio) signals eventfd @fd
-	 * instead of exiting; and a write to eventfd @fd raises interrupt @gsi.
+	 * instead of exiting, for any value (@datamatch HV_IOEVENTFD_ANY) or only for value
+	 * @datamatch (then several eventfds may share the address); and a write to eventfd @fd
+	 * raises interrupt @gsi.
 	 */
-	int (*vm_ioeventfd)(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign);
+	int (*vm_ioeventfd)(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, int64_t datamatch,
+			    bool assign);
 	int (*vm_irqfd)(struct hv_vm *vm, int fd, uint32_t gsi, bool assign);
 	/* Routes @gsi (>= HV_MSI_GSI_BASE) to a message-signalled interrupt; the backend keeps the
 	 * platform's own routes (x86: PIC and IOAPIC pins). */

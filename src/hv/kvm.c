@@ -220,13 +220,16 @@ static void kvm_vm_destroy(struct hv_vm *vm)
 	free(vm);
 }
 
-static int kvm_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, bool assign)
+static int kvm_vm_ioeventfd(struct hv_vm *vm, int fd, uint64_t addr, unsigned len, bool pio, int64_t datamatch,
+			    bool assign)
 {
 	struct kvm_ioeventfd io = {
+		.datamatch = datamatch == HV_IOEVENTFD_ANY ? 0 : (uint64_t)datamatch,
 		.addr = addr,
 		.len = len,
 		.fd = fd,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN) |
+			 (datamatch == HV_IOEVENTFD_ANY ? 0 : KVM_IOEVENTFD_FLAG_DATAMATCH),
 	};
 
 	return xioctl(vm->fd, KVM_IOEVENTFD, &io);

@@ -17,6 +17,7 @@
 #include "arch/aarch64/boot.h"
 #include "arch/aarch64/fdt.h"
 #include "arch/aarch64/layout.h"
+#include "devices/virtio/mmio.h"
 #include "core/gmem.h"
 
 #define MiB (1ULL << 20)
@@ -274,6 +275,45 @@ static void test_fdt_contents(void **state)
 	assert_int_equal(prop32(fdt, "/uart@9000000", "interrupts", 0), 0);
 	assert_int_equal(prop32(fdt, "/uart@9000000", "interrupts", 1), ARM64_UART_SPI);
 	assert_int_equal(prop32(fdt, "/uart@9000000", "clock-frequency", 0), ARM64_UART_CLOCK);
+
+	/* No virtio devices: no virtio-mmio nodes. */
+	assert_true(fdt_node_offset_by_compatible(fdt, -1, "virtio,mmio") < 0);
+}
+
+/* Each virtio-mmio window becomes a "virtio,mmio" node: its registers, an edge-triggered SPI. */
+static void test_fdt_virtio_mmio(void **state)
+{
+	static uint8_t buf[64 * 1024];
+	const struct virtio_mmio_desc virtio[] = {
+		{ ARM64_VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE, ARM64_VIRTIO_SPI },
+		{ ARM64_VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE, VIRTIO_MMIO_SIZE, ARM64_VIRTIO_SPI + 1 },
+	};
+	struct arm64_fdt_config cfg = {
+		.ram_base = ARM64_RAM_BASE, .ram_size = 512 * MiB, .ncpus = 1, .mpidr = mpidrs,
+		.cmdline = "", .virtio = virtio, .nr_virtio = 2,
+	};
+	const void *fdt = buf;
+	int len, off, n = 0;
+
+	(void)state;
+	assert_true(arm64_fdt_build(&cfg, buf, sizeof(buf)) > 0);
+	for (off = fdt_node_offset_by_compatible(fdt, -1, "virtio,mmio"); off >= 0;
+	     off = fdt_node_offset_by_compatible(fdt, off, "virtio,mmio"))
+		n++;
+	assert_int_equal(n, 2);
+	assert_int_equal(prop64(fdt, "/virtio_mmio@a000000", "reg", 0), ARM64_VIRTIO_MMIO_BASE);
+	assert_int_equal(prop64(fdt, "/virtio_mmio@a000000", "reg", 1), VIRTIO_MMIO_SIZE);
+	assert_int_equal(prop32(fdt, "/virtio_mmio@a000000", "interrupts", 0), 0); /* SPI */
+	assert_int_equal(prop32(fdt, "/virtio_mmio@a000000", "interrupts", 1), ARM64_VIRTIO_SPI);
+	assert_int_equal(prop32(fdt, "/virtio_mmio@a000000", "interrupts", 2), 1); /* edge rising */
+	prop(fdt, "/virtio_mmio@a000000", "dma-coherent", &len);
+	assert_int_equal(len, 0);
+	assert_int_equal(prop64(fdt, "/virtio_mmio@a000200", "reg", 0), ARM64_VIRTIO_MMIO_BASE + VIRTIO_MMIO_SIZE);
+	assert_int_equal(prop32(fdt, "/virtio_mmio@a000200", "interrupts", 1), ARM64_VIRTIO_SPI + 1);
+
+	/* A count without the array is refused, not dereferenced. */
+	cfg.virtio = NULL;
+	assert_int_equal(arm64_fdt_build(&cfg, buf, sizeof(buf)), -EINVAL);
 }
 
 static void test_fdt_limits(void **state)
@@ -353,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_image_rejects),
 		cmocka_unit_test(test_boot_load),
 		cmocka_unit_test(test_fdt_contents),
+		cmocka_unit_test(test_fdt_virtio_mmio),
 		cmocka_unit_test(test_fdt_limits),
 		cmocka_unit_test(test_boot_rejects),
 	};

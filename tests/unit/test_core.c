@@ -146,6 +146,14 @@ static void test_bus_dispatch(void **state)
 	a.reads = 0;
 	assert_false(bus_access(&bus, 0x3fe, false, &v, 4));
 	assert_int_equal(a.reads, 0);
+
+	/* unregistering frees the range and keeps the others in order */
+	assert_int_equal(bus_unregister(&bus, 0x3f9), -ENOENT);
+	assert_int_equal(bus_unregister(&bus, 0x3f8), 0);
+	assert_false(bus_access(&bus, 0x3fd, false, &v, 1));
+	assert_true(bus_access(&bus, 0x400, true, &w, 1));
+	assert_true(bus_access(&bus, 0x60, true, &w, 1));
+	assert_int_equal(bus_register(&bus, 0x3f0, 9, &dev_ops, &a, "a again"), 0);
 }
 
 static int calls[8], order_pos;

@@ -131,6 +131,8 @@ int arm64_boot_load(struct gmem *gm, const struct arm64_boot_image *img, struct 
 		.cmdline = img->cmdline,
 		.initrd_start = bi.initrd_addr,
 		.initrd_end = bi.initrd_addr + bi.initrd_size,
+		.virtio = img->virtio,
+		.nr_virtio = img->nr_virtio,
 	};
 	dtb = gmem_ptr(gm, bi.dtb_addr, ARM64_DTB_MAX);
 	if (!dtb)

@@ -26,6 +26,8 @@ struct arm64_image {
 /* Checks an Image file and reads its header; -ENOEXEC with a reason in @err if it is not one bothy boots. */
 int arm64_image_parse(const uint8_t *data, size_t len, struct arm64_image *out, char *err, size_t errlen);
 
+struct virtio_mmio_desc;
+
 struct arm64_boot_image {
 	const uint8_t *kernel; /* untrusted: the Image file */
 	size_t kernel_len;
@@ -35,6 +37,8 @@ struct arm64_boot_image {
 	unsigned ncpus;
 	const uint64_t *mpidr; /* per vCPU: its MPIDR_EL1 (the device tree's cpu reg) */
 	uint64_t ram_base, ram_size; /* one RAM region */
+	const struct virtio_mmio_desc *virtio; /* the virtio-mmio windows, for the device tree */
+	unsigned nr_virtio;
 };
 
 /* Where things went; entry and dtb_addr are the boot vCPU's PC and X0. */

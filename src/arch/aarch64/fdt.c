@@ -13,10 +13,12 @@
 
 #include "arch/aarch64/layout.h"
 #include "bothy/bothy.h"
+#include "devices/virtio/mmio.h"
 
 /* Interrupt specifiers of the GICv3 binding: type, number, flags. */
 #define GIC_SPI 0u
 #define GIC_PPI 1u
+#define IRQ_EDGE_RISING 1u
 #define IRQ_LEVEL_HIGH 4u
 
 /* The affinity fields of MPIDR_EL1 (Aff3 at 39:32, Aff2..Aff0 at 23:0): a cpu node's reg. */
@@ -120,6 +122,26 @@ static int add_uart(void *fdt, char *path, size_t pathlen)
 	return fdt_end_node(fdt);
 }
 
+/*
+ * A virtio-mmio window. Its interrupt is edge-triggered: bothy raises it through an irqfd, one edge
+ * each time InterruptStatus becomes non-zero, and the driver's handler reads and acknowledges the
+ * status before it looks at the queues, so no edge is lost. dma-coherent: guest RAM is cacheable
+ * normal memory to both sides, so Linux must not map buffers non-cacheable.
+ */
+static int add_virtio_mmio(void *fdt, const struct virtio_mmio_desc *d)
+{
+	const uint32_t irq[] = { GIC_SPI, d->irq, IRQ_EDGE_RISING };
+	char name[40];
+
+	snprintf(name, sizeof(name), "virtio_mmio@%llx", (unsigned long long)d->base);
+	CHECK(fdt_begin_node(fdt, name));
+	CHECK(fdt_property_string(fdt, "compatible", "virtio,mmio"));
+	CHECK(prop_reg2(fdt, d->base, d->size));
+	CHECK(prop_cells(fdt, "interrupts", irq, 3));
+	CHECK(fdt_property(fdt, "dma-coherent", NULL, 0));
+	return fdt_end_node(fdt);
+}
+
 static int build(const struct arm64_fdt_config *cfg, void *fdt, size_t size)
 {
 	/* The PSCI 0.2 function ids Linux reads from a "arm,psci" node are implied by the 0.2 binding. */
@@ -160,6 +182,8 @@ static int build(const struct arm64_fdt_config *cfg, void *fdt, size_t size)
 
 	CHECK(add_gic(fdt, cfg->ncpus));
 	CHECK(add_timer(fdt));
+	for (unsigned i = 0; i < cfg->nr_virtio; i++)
+		CHECK(add_virtio_mmio(fdt, &cfg->virtio[i]));
 
 	CHECK(fdt_end_node(fdt));
 	CHECK(fdt_finish(fdt));
@@ -170,7 +194,8 @@ int arm64_fdt_build(const struct arm64_fdt_config *cfg, void *buf, size_t size)
 {
 	int ret;
 
-	if (!cfg->ncpus || cfg->ncpus > VM_MAX_CPUS || !cfg->mpidr || !cfg->ram_size || size > INT32_MAX)
+	if (!cfg->ncpus || cfg->ncpus > VM_MAX_CPUS || !cfg->mpidr || !cfg->ram_size || size > INT32_MAX ||
+	    (cfg->nr_virtio && !cfg->virtio))
 		return -EINVAL;
 	ret = build(cfg, buf, size);
 	if (ret == -FDT_ERR_NOSPACE)

@@ -5,7 +5,7 @@
  *   0x0800_0000  GICv3 distributor (64 KiB)
  *   0x080a_0000  GICv3 redistributors, 128 KiB per vCPU (up to VM_MAX_CPUS: 8 MiB)
  *   0x0900_0000  16550A UART (8 byte registers), SPI 1
- *   0x0a00_0000  reserved for virtio-mmio slots (512 bytes each)
+ *   0x0a00_0000  virtio-mmio slots, 512 bytes each (32: 16 KiB), SPIs 16..47
  *   0x4000_0000  RAM (--memory bytes): the kernel at its base + text_offset, the device tree in the
  *                top 2 MiB, the initrd right below it
  */
@@ -20,6 +20,7 @@
 #define ARM64_UART_SIZE         8ULL       /* 16550 registers, one byte apart (reg-shift 0) */
 #define ARM64_UART_CLOCK        1843200u
 #define ARM64_VIRTIO_MMIO_BASE  0x0a000000ULL
+#define ARM64_VIRTIO_MMIO_SLOTS 32u        /* >= VM_MAX_VIRTIO; slot i at base + i * VIRTIO_MMIO_SIZE */
 #define ARM64_RAM_BASE          0x40000000ULL
 /* The highest RAM end: the default 40-bit IPA space KVM gives a VM. */
 #define ARM64_IPA_LIMIT         (1ULL << 40)
@@ -27,6 +28,7 @@
 /* GIC interrupt ids: SPIs start at 32; the arch timer's PPIs are 16 + n. */
 #define ARM64_SPI_BASE          32u
 #define ARM64_UART_SPI          1u  /* interrupt id 33 */
+#define ARM64_VIRTIO_SPI        16u /* virtio-mmio slot i: SPI 16 + i (interrupt id 48 + i) */
 #define ARM64_PPI_BASE          16u
 #define ARM64_TIMER_PPI_SEC     13u /* secure physical */
 #define ARM64_TIMER_PPI_PHYS    14u /* non-secure physical */

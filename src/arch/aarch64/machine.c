@@ -1,12 +1,14 @@
 /*
  * bothy's arm64 machine: RAM from 1 GiB, KVM's in-kernel GICv3 (with the arch timer), a 16550A
- * UART on MMIO, PSCI in KVM, and a device tree describing it all (layout.h, docs/arm64.md).
+ * UART and virtio-mmio slots on MMIO, PSCI in KVM, and a device tree describing it all (layout.h,
+ * docs/arm64.md).
  */
 #include "arch/aarch64/machine.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "arch/aarch64/layout.h"
@@ -15,6 +17,8 @@
 #include "core/mapfile.h"
 #include "core/vm.h"
 #include "devices/serial.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/virtio.h"
 
 static struct arm64_machine *machine(struct vm *vm)
 {
@@ -54,6 +58,8 @@ int arch_platform_init(struct vm *vm)
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
+	for (unsigned i = 0; i < ARM64_VIRTIO_MMIO_SLOTS; i++)
+		m->virtio[i].irqfd = -1;
 	vm->arch = m;
 	if (!vm->hv_ops->arm64_create_gic) {
 		log_err("the %s hypervisor backend has no arm64 interrupt controller", vm->hv_ops->name);
@@ -102,19 +108,122 @@ void arch_platform_fini(struct vm *vm)
 	/* The GIC goes with the hypervisor's VM. */
 }
 
+/*
+ * The transport's line, from a vCPU or the device's worker with the device's lock held: a rising
+ * edge is one eventfd write, which KVM injects into the GIC without an exit or an ioctl. A falling
+ * edge needs nothing: the device tree makes the SPI edge-triggered.
+ */
+static void virtio_slot_set_irq(void *opaque, bool level)
+{
+	struct arm64_virtio_slot *s = opaque;
+
+	if (level && eventfd_write(s->irqfd, 1) < 0)
+		log_warn("virtio-mmio SPI %u: cannot signal its irqfd: %s", s->spi, strerror(errno));
+}
+
+/* All queues share the QueueNotify register; KVM tells them apart by the value written. */
+static int virtio_slot_ioeventfd(void *opaque, int fd, uint64_t addr, uint32_t datamatch, bool assign)
+{
+	struct arm64_virtio_slot *s = opaque;
+
+	return s->vm->hv_ops->vm_ioeventfd(s->vm->hv_vm, fd, addr, 4, false, datamatch, assign);
+}
+
 int arch_virtio_attach(struct vm *vm, struct virtio_dev *vdev, void **transport)
 {
-	(void)vm;
-	(void)vdev;
-	(void)transport;
-	log_err("virtio devices are not available on arm64 yet (docs/arm64.md)");
-	return -ENOTSUP;
+	struct arm64_machine *m = machine(vm);
+	struct arm64_virtio_slot *s = NULL;
+	struct virtio_mmio_platform plat;
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < ARM64_VIRTIO_MMIO_SLOTS && !s; i++)
+		if (m->virtio[i].irqfd < 0)
+			s = &m->virtio[i];
+	if (!s) {
+		log_err("%s: all %u virtio-mmio slots are taken", vdev->name, ARM64_VIRTIO_MMIO_SLOTS);
+		return -ENOSPC;
+	}
+	i = (unsigned)(s - m->virtio);
+	*s = (struct arm64_virtio_slot){
+		.vm = vm,
+		.base = ARM64_VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE,
+		.spi = ARM64_VIRTIO_SPI + i,
+		.irqfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+	};
+	if (s->irqfd < 0) {
+		ret = -errno;
+		log_err("%s: cannot create its interrupt eventfd: %s", vdev->name, strerror(-ret));
+		return ret;
+	}
+	plat = (struct virtio_mmio_platform){
+		.base = s->base,
+		.irq = s->spi,
+		.opaque = s,
+		.set_irq = virtio_slot_set_irq,
+		.ioeventfd = vm->hv_ops->vm_ioeventfd ? virtio_slot_ioeventfd : NULL,
+	};
+	ret = virtio_mmio_create(vdev, &plat, &s->mmio);
+	if (ret) {
+		log_err("%s: cannot create its virtio-mmio transport: %s", vdev->name, strerror(-ret));
+		goto close_irqfd;
+	}
+	ret = virtio_mmio_register(s->mmio, &vm->mmio_bus);
+	if (ret) {
+		log_err("%s: cannot map its virtio-mmio window at 0x%llx: %s", vdev->name,
+			(unsigned long long)s->base, strerror(-ret));
+		goto destroy_mmio;
+	}
+	*transport = s;
+	return 0;
+
+destroy_mmio:
+	virtio_mmio_destroy(s->mmio);
+close_irqfd:
+	close(s->irqfd);
+	*s = (struct arm64_virtio_slot){ .irqfd = -1 };
+	return ret;
 }
 
 void arch_virtio_detach(struct vm *vm, void *transport)
 {
-	(void)vm;
-	(void)transport;
+	struct arm64_virtio_slot *s = transport;
+
+	bus_unregister(&vm->mmio_bus, s->base);
+	virtio_mmio_destroy(s->mmio);
+	if (s->irqfd_on)
+		vm->hv_ops->vm_irqfd(vm->hv_vm, s->irqfd, s->spi, false);
+	close(s->irqfd);
+	*s = (struct arm64_virtio_slot){ .irqfd = -1 };
+}
+
+/*
+ * KVM routes irqfds to SPIs once the GIC is initialised (GSI n is SPI n); an edge signalled before
+ * that is delivered when the irqfd is assigned. Fills @descs for the device tree.
+ */
+static int virtio_slots_connect(struct vm *vm, struct virtio_mmio_desc *descs, unsigned *n)
+{
+	struct arm64_machine *m = machine(vm);
+
+	*n = 0;
+	for (unsigned i = 0; i < ARM64_VIRTIO_MMIO_SLOTS; i++) {
+		struct arm64_virtio_slot *s = &m->virtio[i];
+		int ret;
+
+		if (s->irqfd < 0)
+			continue;
+		if (!s->irqfd_on) {
+			ret = vm->hv_ops->vm_irqfd(vm->hv_vm, s->irqfd, s->spi, true);
+			if (ret) {
+				log_err("cannot connect virtio-mmio slot %u to SPI %u: %s", i, s->spi,
+					strerror(-ret));
+				return ret;
+			}
+			s->irqfd_on = true;
+		}
+		virtio_mmio_describe(s->mmio, &descs[(*n)++]);
+	}
+	return 0;
 }
 
 /*
@@ -124,9 +233,11 @@ void arch_virtio_detach(struct vm *vm, void *transport)
 int arch_boot_init(struct vm *vm)
 {
 	struct arm64_machine *m = machine(vm);
+	struct virtio_mmio_desc virtio[ARM64_VIRTIO_MMIO_SLOTS];
 	struct boot_files files;
 	struct arm64_boot_image img;
 	char err[256] = "";
+	unsigned nr_virtio;
 	int ret;
 
 	ret = vm->hv_ops->arm64_init_gic(vm->hv_vm);
@@ -134,6 +245,9 @@ int arch_boot_init(struct vm *vm)
 		log_err("cannot initialise the GICv3: %s", strerror(-ret));
 		return ret;
 	}
+	ret = virtio_slots_connect(vm, virtio, &nr_virtio);
+	if (ret)
+		return ret;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		ret = vm->hv_ops->arm64_get_reg(vm->vcpus[i].hv_vcpu, HV_ARM64_MPIDR_EL1, &m->mpidr[i]);
 		if (ret) {
@@ -154,6 +268,8 @@ int arch_boot_init(struct vm *vm)
 		.mpidr = m->mpidr,
 		.ram_base = ARM64_RAM_BASE,
 		.ram_size = vm->cfg.mem_size,
+		.virtio = virtio,
+		.nr_virtio = nr_virtio,
 	};
 	ret = arm64_boot_load(vm->gmem, &img, &m->boot, err, sizeof(err));
 	if (ret)

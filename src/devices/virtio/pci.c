@@ -159,11 +159,13 @@ static void vp_set_ioeventfds(struct virtio_pci *vp, uint64_t bar_addr)
 	for (unsigned q = 0; q < vdev->nr_queues; q++) {
 		if (vp->notify_addr)
 			vp->plat.hv_ops->vm_ioeventfd(vp->plat.hv_vm, vdev->kick_fd[q],
-						      vp->notify_addr + q * VP_NOTIFY_MULT, 0, false, false);
+						      vp->notify_addr + q * VP_NOTIFY_MULT, 0, false,
+						      HV_IOEVENTFD_ANY, false);
 		if (addr) {
 			/* Length 0: any write width matches (KVM's fast MMIO path). */
 			int ret = vp->plat.hv_ops->vm_ioeventfd(vp->plat.hv_vm, vdev->kick_fd[q],
-								addr + q * VP_NOTIFY_MULT, 0, false, true);
+								addr + q * VP_NOTIFY_MULT, 0, false,
+								HV_IOEVENTFD_ANY, true);
 
 			if (ret)
 				log_warn("%s: queue %u kicks go through the VMM (no ioeventfd: %s)", vp->pci.name,
