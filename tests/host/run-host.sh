@@ -94,14 +94,15 @@ x86_64)
 	bench_check="-accel kvm -M microvm -cpu host -m 64 -nodefaults -no-user-config -display none"
 	;;
 aarch64)
-	# KVM is built into Debian's arm64 kernels: no host modules. 6.12 (backports) has the SMCCC
-	# filter, writable ID registers and the firmware bitmap registers (shared/PLATFORM.md).
+	# KVM is built into Debian's arm64 kernels; tun is the one module (the virtio-net tests' tap).
+	# 6.12 (backports) has the SMCCC filter, writable ID registers and the firmware bitmap
+	# registers (shared/PLATFORM.md).
 	k_suite=bookworm-backports
 	k_debarch=arm64
 	k_metas="linux-image-arm64"
 	k_image='boot/vmlinuz-*'
 	k_need=""
-	host_modules=""
+	host_modules="tun"
 	host_modargs=""
 	qemu_bin="qemu-system-aarch64"
 	qemu_pkg="qemu-system-arm"
