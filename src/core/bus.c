@@ -30,7 +30,7 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 		return -EEXIST;
 	memmove(&bus->ranges[pos + 1], &bus->ranges[pos],
 		(bus->nr_ranges - pos) * sizeof(bus->ranges[0]));
-	bus->ranges[pos] = (struct bus_range){ base, len, ops, opaque, name };
+	bus->ranges[pos] = (struct bus_range){ base, len, ops, opaque, name, 0 };
 	bus->nr_ranges++;
 	return 0;
 }
@@ -65,16 +65,18 @@ const struct bus_range *bus_find(const struct bus *bus, uint64_t addr)
 	return NULL;
 }
 
-bool bus_access(const struct bus *bus, uint64_t addr, bool write, void *data, unsigned size)
+bool bus_access(struct bus *bus, uint64_t addr, bool write, void *data, unsigned size)
 {
-	const struct bus_range *r = bus_find(bus, addr);
+	struct bus_range *r = (struct bus_range *)bus_find(bus, addr); /* the bus is ours to count in */
 
 	/* An access must lie wholly inside the device it starts in. */
 	if (!r || size > r->len - (addr - r->base)) {
+		__atomic_fetch_add(&bus->unclaimed, 1, __ATOMIC_RELAXED);
 		if (!write)
 			memset(data, 0xff, size);
 		return false;
 	}
+	__atomic_fetch_add(&r->accesses, 1, __ATOMIC_RELAXED);
 	if (write) {
 		if (r->ops->write)
 			r->ops->write(r->opaque, addr - r->base, data, size);
@@ -84,4 +86,18 @@ bool bus_access(const struct bus *bus, uint64_t addr, bool write, void *data, un
 		memset(data, 0xff, size);
 	}
 	return true;
+}
+
+void bus_print_stats(const struct bus *bus, FILE *out)
+{
+	for (unsigned i = 0; i < bus->nr_ranges; i++) {
+		const struct bus_range *r = &bus->ranges[i];
+		unsigned long n = __atomic_load_n(&r->accesses, __ATOMIC_RELAXED);
+
+		if (n)
+			fprintf(out, "%s %s 0x%llx+%llu: %lu\n", bus->name, r->name ? r->name : "?",
+				(unsigned long long)r->base, (unsigned long long)r->len, n);
+	}
+	if (__atomic_load_n(&bus->unclaimed, __ATOMIC_RELAXED))
+		fprintf(out, "%s unclaimed: %lu\n", bus->name, __atomic_load_n(&bus->unclaimed, __ATOMIC_RELAXED));
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 struct bus_device_ops {
 	/* @offset is relative to the registered base; @size is 1, 2, 4 or 8. */
@@ -20,6 +21,7 @@ struct bus_range {
 	const struct bus_device_ops *ops;
 	void *opaque;
 	const char *name;
+	unsigned long accesses; /* counted by bus_access (relaxed atomics: vCPUs share it) */
 };
 
 #define BUS_MAX_RANGES 64
@@ -28,6 +30,7 @@ struct bus {
 	const char *name;
 	struct bus_range ranges[BUS_MAX_RANGES]; /* sorted by base, disjoint */
 	unsigned nr_ranges;
+	unsigned long unclaimed; /* accesses no device took */
 };
 
 void bus_init(struct bus *bus, const char *name);
@@ -38,9 +41,12 @@ int bus_register(struct bus *bus, uint64_t base, uint64_t len, const struct bus_
 int bus_unregister(struct bus *bus, uint64_t base);
 const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
 /*
- * Performs one access. Reads of unclaimed addresses return all-ones, writes
- * are dropped, as on real buses. Returns false if nothing claimed @addr.
+ * Performs one access and counts it. Reads of unclaimed addresses return
+ * all-ones, writes are dropped, as on real buses. Returns false if nothing
+ * claimed @addr.
  */
-bool bus_access(const struct bus *bus, uint64_t addr, bool write, void *data, unsigned size);
+bool bus_access(struct bus *bus, uint64_t addr, bool write, void *data, unsigned size);
+/* One line per device that was accessed, and the unclaimed count: "pio uart 0x3f8+8: 1234". */
+void bus_print_stats(const struct bus *bus, FILE *out);
 
 #endif

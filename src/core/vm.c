@@ -430,6 +430,9 @@ void vm_print_stats(struct vm *vm, FILE *out)
 {
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		fprintf(out, "vcpu %u exits %llu\n", i, (unsigned long long)vm->vcpus[i].nr_exits);
+	/* Where the exits went (accesses: a string I/O exit counts each element). */
+	bus_print_stats(&vm->pio_bus, out);
+	bus_print_stats(&vm->mmio_bus, out);
 	hcall_print_stats(&vm->hcall, out);
 }
 

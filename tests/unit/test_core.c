@@ -6,6 +6,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -146,6 +148,22 @@ static void test_bus_dispatch(void **state)
 	a.reads = 0;
 	assert_false(bus_access(&bus, 0x3fe, false, &v, 4));
 	assert_int_equal(a.reads, 0);
+
+	/* every access is counted, per device and unclaimed */
+	{
+		char *txt = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&txt, &len);
+
+		assert_non_null(f);
+		bus_print_stats(&bus, f);
+		fclose(f);
+		assert_non_null(strstr(txt, "test a 0x3f8+8: 1\n"));
+		assert_non_null(strstr(txt, "test b 0x60+1: 1\n"));
+		assert_non_null(strstr(txt, "test unclaimed: 2\n"));
+		assert_null(strstr(txt, "after"));
+		free(txt);
+	}
 
 	/* unregistering frees the range and keeps the others in order */
 	assert_int_equal(bus_unregister(&bus, 0x3f9), -ENOENT);
