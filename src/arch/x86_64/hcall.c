@@ -1,9 +1,10 @@
 /*
  * The x86-64 hypercall transport (docs/hypercalls.md): a 32-bit write to
  * port 0xe0 is a call with the function id in EAX and arguments in RBX, RCX,
- * RDX, RSI, RDI, R8; results go to RAX..RDX. Registers are read for this exit
- * only. KVM itself moves RIP past the OUT when the vCPU resumes, as for any
- * port write, so RIP is written back unchanged.
+ * RDX, RSI, RDI, R8 (arguments 7..17, which arm64 has, stay zero); results go
+ * to RAX..RDX. One KVM_GET_REGS reads them all, for this exit only (so
+ * read_args stays NULL). KVM itself moves RIP past the OUT when the vCPU
+ * resumes, as for any port write, so RIP is written back unchanged.
  */
 #include <string.h>
 
