@@ -474,7 +474,7 @@ static void *peer_thread(void *arg)
 
 static int peer_call(struct hcall_peer *p, struct fake_peer *h, enum peer_mode mode, uint64_t arg, uint64_t *ret0)
 {
-	struct hcall_call c = { .vcpu = 1, .fid = 0x86001000u, .is64 = true, .args = { arg, 0, 0, 0, 0, 6 } };
+	struct hcall_call c = { .vcpu = 1, .fid = 0x86001000u, .is64 = true, .args = { arg, 0, 0, 0, 0, 6, 7, [16] = 17 } };
 	int ret;
 
 	h->mode = mode;
@@ -500,12 +500,15 @@ static void test_peer(void **state)
 
 	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 21, &r0), 0);
 	assert_int_equal(r0, 42);
-	/* What went out: VMM_HCALL {vcpu, token 1, fid, flags 64-bit, args}. */
+	/* What went out: VMM_HCALL {vcpu, token 1, fid, flags 64-bit, args}, with arguments 7..17. */
 	assert_int_equal(h.got.vcpu, 1);
 	assert_int_equal(h.got.token, 1);
 	assert_int_equal(h.got.fid, 0x86001000u);
 	assert_int_equal(h.got.flags, HCALL_WIRE_FLAG_64);
 	assert_int_equal(h.got.args[5], 6);
+	assert_int_equal(h.got.args[6], 7);
+	assert_int_equal(h.got.args[15], 0);
+	assert_int_equal(h.got.args[16], 17);
 	assert_int_equal(peer_call(p, &h, PEER_GARBAGE, 5, &r0), 0); /* junk, a wrong token, a stray message */
 	assert_int_equal(r0, 10);
 	assert_int_equal(h.got.token, 2);
