@@ -57,9 +57,10 @@ struct hcall_call {
 	uint64_t args[HCALL_MAX_ARGS];	/* argument n in args[n - 1]; 32-bit callers: zero-extended */
 	uint64_t ret[4];		/* filled by the dispatcher; the transport truncates for 32-bit callers */
 	/*
-	 * NULL when args[] is complete. Otherwise the transport has read only the first
-	 * HCALL_SERVICE_ARGS, and the dispatcher calls this (0 or -errno) before the VM owner gets
-	 * the call, so that only forwarded calls pay for reading the rest.
+	 * NULL when args[] is complete. Otherwise the transport has filled args[0] up to at least
+	 * args[HCALL_SERVICE_ARGS - 1], and the dispatcher calls this (0 or -errno) to fill the rest
+	 * just before the VM owner gets the call: only forwarded calls pay for reading (arm64: an
+	 * ioctl per register) or clearing (x86) the others.
 	 */
 	int (*read_args)(struct hcall_call *c, void *ctx);
 	void *read_ctx;
