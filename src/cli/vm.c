@@ -1341,13 +1341,13 @@ static void print_notification(const struct vmcli *v, const struct rm_notificati
 		if (!v->json) {
 			printf("vm %u hcall 0x%08x vcpu %u token %u args", n->hcall.vmid, n->hcall.fid, n->hcall.vcpu,
 			       n->hcall.token);
-			for (unsigned i = 0; i < 6; i++)
+			for (unsigned i = 0; i < rm_hcall_nargs(&n->hcall); i++)
 				printf("%s%#llx", i ? "," : " ", (unsigned long long)n->hcall.args[i]);
 			printf("\n");
 			break;
 		}
 		args = json_array();
-		for (unsigned i = 0; args && i < 6; i++)
+		for (unsigned i = 0; args && i < rm_hcall_nargs(&n->hcall); i++)
 			json_array_append_new(args, json_hex(n->hcall.args[i]));
 		j = json_pack("{s:s, s:i, s:i, s:I, s:I, s:I, s:o}", "event", "hcall", "vmid", n->hcall.vmid, "vcpu",
 			      n->hcall.vcpu, "token", (json_int_t)n->hcall.token, "fid", (json_int_t)n->hcall.fid,
@@ -1551,7 +1551,7 @@ static int cmd_hcall_serve(struct vmcli *v, int argc, char **argv)
 		if (v->json) {
 			json_t *args = json_array(), *ret = json_array();
 
-			for (unsigned i = 0; args && i < 6; i++)
+			for (unsigned i = 0; args && i < rm_hcall_nargs(&n.hcall); i++)
 				json_array_append_new(args, json_hex(n.hcall.args[i]));
 			for (unsigned i = 0; ret && i < 4; i++)
 				json_array_append_new(ret, json_hex(reply.ret[i]));

@@ -74,6 +74,8 @@ void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c)
 			o = HANDLED;
 		break;
 	case HCALL_FORWARD:
+		if (c->read_args && c->read_args(c, c->read_ctx))
+			break; /* the owner cannot see the call as made: denied (the transport logged why) */
 		o = FORWARDED;
 		pthread_mutex_lock(&d->owner_lock);
 		if (!d->owner.call || d->owner.call(d->owner.opaque, c)) {

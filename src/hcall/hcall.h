@@ -39,14 +39,31 @@ enum hcall_owner_id {
 
 enum hcall_action { HCALL_HANDLE, HCALL_DENY, HCALL_FORWARD };
 
+/*
+ * Arguments a call may carry: SMCCC 1.2's X1..X17 for SMC64/HVC64, SMCCC's W1..W7 for the 32-bit
+ * convention. Transports pass what their architecture has (x86: six registers); the rest are zero.
+ */
+#define HCALL_MAX_ARGS 17
+#define HCALL_MAX_ARGS32 7
+/* The built-in services read args[0] only: a transport that reads registers one at a time reads this many up front. */
+#define HCALL_SERVICE_ARGS 1
+
 /* One call as a transport decoded it. */
 struct hcall_call {
 	unsigned vcpu;
 	uint32_t fid;
-	bool is64;	  /* the caller runs the 64-bit convention (x86 long mode, AArch64) */
-	bool user;	  /* from user mode (x86 CPL > 0, EL0) */
-	uint64_t args[6]; /* 32-bit callers: zero-extended */
-	uint64_t ret[4];  /* filled by the dispatcher; the transport truncates for 32-bit callers */
+	bool is64;			/* the caller runs the 64-bit convention (x86 long mode, AArch64) */
+	bool user;			/* from user mode (x86 CPL > 0, EL0) */
+	uint64_t args[HCALL_MAX_ARGS];	/* argument n in args[n - 1]; 32-bit callers: zero-extended */
+	uint64_t ret[4];		/* filled by the dispatcher; the transport truncates for 32-bit callers */
+	/*
+	 * NULL when args[] is complete. Otherwise the transport has filled args[0] up to at least
+	 * args[HCALL_SERVICE_ARGS - 1], and the dispatcher calls this (0 or -errno) to fill the rest
+	 * just before the VM owner gets the call: only forwarded calls pay for reading (arm64: an
+	 * ioctl per register) or clearing (x86) the others.
+	 */
+	int (*read_args)(struct hcall_call *c, void *ctx);
+	void *read_ctx;
 };
 
 /* --- filter ---------------------------------------------------------------- */

@@ -3,6 +3,8 @@
  * queries of the owners bothy speaks for, the features bitmap, the Arm TRNG
  * interface backed by getrandom(), and host/guest clock pairing. A service
  * whose bit the VM's guest-ABI manifest clears is not there for the guest.
+ * Services see args[0] .. args[HCALL_SERVICE_ARGS - 1] only: arm64 reads the
+ * other registers just for forwarded calls (hcall.h); raise it to read more.
  */
 #include <errno.h>
 #include <string.h>

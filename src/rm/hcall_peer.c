@@ -13,6 +13,9 @@
 #include "rm/link.h"
 #include "rm/proto.h"
 
+_Static_assert(sizeof(((struct rm_vm_hcall_ntf *)0)->args) == sizeof(((struct hcall_call *)0)->args),
+	       "VMM_HCALL carries every argument a call has");
+
 struct hcall_peer {
 	int fd;
 	bool own_fd;

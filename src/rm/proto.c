@@ -15,6 +15,7 @@
 #define RES8 { "reserved", RM_F_RES8, 0, 0, 0, NULL, "zero" }
 #define RES16 { "reserved", RM_F_RES16, 0, 0, 0, NULL, "zero" }
 #define RES32 { "reserved", RM_F_RES32, 0, 0, 0, NULL, "zero" }
+#define TAIL(doc) { "tail", RM_F_TAIL, 0, 0, 0, NULL, doc }
 #define STR(s, m, doc) { #m, RM_F_STR, offsetof(struct s, m), sizeof(((struct s *)0)->m), 0, NULL, doc }
 #define LIST(s, count, arr, elem_layout, doc)                                                          \
 	{ #arr, RM_F_LIST, offsetof(struct s, count), sizeof(((struct s *)0)->arr) / sizeof(((struct s *)0)->arr[0]), \
@@ -136,7 +137,19 @@ LAYOUT(vm_hcall_ntf, rm_vm_hcall_ntf,
        U64(rm_vm_hcall_ntf, args[2], "argument 3"),
        U64(rm_vm_hcall_ntf, args[3], "argument 4"),
        U64(rm_vm_hcall_ntf, args[4], "argument 5"),
-       U64(rm_vm_hcall_ntf, args[5], "argument 6"));
+       U64(rm_vm_hcall_ntf, args[5], "argument 6"),
+       TAIL("since protocol 1.1; x86 calls, which have six arguments, never carry them"),
+       U64(rm_vm_hcall_ntf, args[6], "argument 7 (arm64: X7, or W7 in the 32-bit convention)"),
+       U64(rm_vm_hcall_ntf, args[7], "argument 8 (arm64 X8; 8..17: 64-bit convention only, else zero)"),
+       U64(rm_vm_hcall_ntf, args[8], "argument 9"),
+       U64(rm_vm_hcall_ntf, args[9], "argument 10"),
+       U64(rm_vm_hcall_ntf, args[10], "argument 11"),
+       U64(rm_vm_hcall_ntf, args[11], "argument 12"),
+       U64(rm_vm_hcall_ntf, args[12], "argument 13"),
+       U64(rm_vm_hcall_ntf, args[13], "argument 14"),
+       U64(rm_vm_hcall_ntf, args[14], "argument 15"),
+       U64(rm_vm_hcall_ntf, args[15], "argument 16"),
+       U64(rm_vm_hcall_ntf, args[16], "argument 17 (arm64 X17)"));
 
 LAYOUT(boot_reg, rm_boot_reg,
        U8(rm_boot_reg, reg_set, "as VM_SET_BOOT_CONTEXT"),
@@ -177,6 +190,14 @@ size_t rm_payload_max(void)
 	return max;
 }
 
+unsigned rm_hcall_nargs(const struct rm_vm_hcall_ntf *h)
+{
+	for (unsigned i = RM_HCALL_ARGS_BASE; i < RM_HCALL_ARGS; i++)
+		if (h->args[i])
+			return RM_HCALL_ARGS;
+	return RM_HCALL_ARGS_BASE;
+}
+
 /* --- the codec ------------------------------------------------------------------------- */
 
 static size_t pad4(size_t pos)
@@ -192,7 +213,7 @@ static size_t scalar_width(enum rm_ftype t)
 	case RM_F_U16: case RM_F_RES16: return 2;
 	case RM_F_U32: case RM_F_RES32: return 4;
 	case RM_F_U64: return 8;
-	case RM_F_STR: case RM_F_LIST: break;
+	case RM_F_STR: case RM_F_LIST: case RM_F_TAIL: break;
 	}
 	return 0;
 }
@@ -216,6 +237,19 @@ static uint64_t member_load(const uint8_t *m, size_t width)
 	case 4: memcpy(&u32, m, 4); return u32;
 	default: memcpy(&u64, m, 8); return u64;
 	}
+}
+
+/* Are the members of fields @from.. all zero: an optional tail with nothing to say? */
+static bool tail_zero(const struct rm_layout *l, unsigned from, const uint8_t *obj)
+{
+	for (unsigned i = from; i < l->nr_fields; i++) {
+		const struct rm_field *f = &l->fields[i];
+		size_t width = scalar_width(f->type);
+
+		if (width && !is_reserved(f->type) && member_load(obj + f->off, width))
+			return false;
+	}
+	return true;
 }
 
 static void member_store(uint8_t *m, size_t width, uint64_t v)
@@ -259,6 +293,9 @@ static int encode_layout(const struct rm_layout *l, const uint8_t *obj, uint8_t 
 				return -E2BIG;
 			wire_put(out + *pos, width, is_reserved(f->type) ? 0 : member_load(m, width));
 			*pos += width;
+		} else if (f->type == RM_F_TAIL) {
+			if (tail_zero(l, i + 1, obj))
+				return 0;
 		} else if (f->type == RM_F_STR) {
 			n = strnlen((const char *)m, f->cap);
 			if (n == f->cap || n > UINT16_MAX)
@@ -311,6 +348,8 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 static int decode_layout(const struct rm_layout *l, const uint8_t *in, size_t len, size_t *pos, uint8_t *obj)
 {
+	unsigned tail = 0; /* the first field of an optional tail the payload carries */
+
 	for (unsigned i = 0; i < l->nr_fields; i++) {
 		const struct rm_field *f = &l->fields[i];
 		uint8_t *m = obj + f->off;
@@ -325,6 +364,10 @@ static int decode_layout(const struct rm_layout *l, const uint8_t *in, size_t le
 			if (is_reserved(f->type) ? v != 0 : (member_store(m, width, v), false))
 				return -EBADMSG;
 			*pos += width;
+		} else if (f->type == RM_F_TAIL) {
+			if (*pos == len)
+				return 0; /* left out: zero, as rm_decode cleared them */
+			tail = i + 1;
 		} else if (f->type == RM_F_STR) {
 			if (left < 2)
 				return -EBADMSG;
@@ -356,7 +399,8 @@ static int decode_layout(const struct rm_layout *l, const uint8_t *in, size_t le
 			}
 		}
 	}
-	return 0;
+	/* A tail of zeros is one the encoder leaves out: not canonical. */
+	return tail && tail_zero(l, tail, obj) ? -EBADMSG : 0;
 }
 
 int rm_decode(const struct rm_layout *l, const uint8_t *in, size_t len, void *obj)
@@ -428,6 +472,7 @@ static const char *ftype_name(const struct rm_field *f)
 	case RM_F_U64: return "u64";
 	case RM_F_STR: return "str";
 	case RM_F_LIST: return "list";
+	case RM_F_TAIL: break;
 	}
 	return "?";
 }
@@ -441,6 +486,11 @@ static void doc_layout(FILE *out, const struct rm_layout *l, const char *indent)
 	for (unsigned i = 0; i < l->nr_fields; i++) {
 		const struct rm_field *f = &l->fields[i];
 
+		if (f->type == RM_F_TAIL) {
+			fprintf(out, "%s- *optional from here* (%s): the fields below are sent together, only when one of "
+				     "them is not zero; left out, they are zero\n", indent, f->doc);
+			continue;
+		}
 		fprintf(out, "%s- `%s %s`", indent, ftype_name(f), f->name);
 		if (f->type == RM_F_STR)
 			fprintf(out, " (at most %zu bytes)", f->cap - 1);
@@ -501,8 +551,12 @@ void rm_doc_write(FILE *out)
 		"Scalars are little-endian and packed in order. Reserved fields are zero: a receiver refuses anything\n"
 		"else. `str` is a u16 length and that many bytes (no NUL), then zero padding up to the next multiple of\n"
 		"4 bytes from the start of the payload. `list` is a u16 count, a reserved u16, then the entries. A\n"
-		"payload must be consumed exactly. A request whose payload breaks a rule gets MSG_INVALID; an unknown\n"
-		"request id gets UNIMPLEMENTED.\n\n"
+		"payload must be consumed exactly. A layout may end in an *optional* group of fields, added in a\n"
+		"minor version: a sender leaves the group out when all of its fields are zero (so a receiver that\n"
+		"predates it still understands every message that does not need it), and a receiver decodes a\n"
+		"payload that ends before the group as if they were zero and refuses one that carries the group with\n"
+		"only zeros. A request whose payload breaks a rule gets MSG_INVALID; an unknown request id gets\n"
+		"UNIMPLEMENTED.\n\n"
 		"## Limits\n\n"
 		"- %d requests in flight per connection; one more gets BUSY.\n"
 		"- %d frames queued towards a client that does not read; beyond that bothyd disconnects it.\n"

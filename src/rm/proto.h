@@ -9,6 +9,9 @@
  * string is a u16 length and that many bytes (no NUL inside), padded with
  * zeros to a multiple of 4; a list is a u16 count, a reserved u16, then the
  * elements. A payload must be consumed exactly: trailing bytes are an error.
+ * A layout may end in an optional group of scalars (RM_F_TAIL): sent only
+ * when one of them is non-zero, so receivers from before it was added keep
+ * decoding every message that does not need it.
  */
 #ifndef BOTHY_RM_PROTO_H
 #define BOTHY_RM_PROTO_H
@@ -20,7 +23,7 @@
 #include "rm/wire.h"
 
 #define RM_PROTO_MAJOR 1
-#define RM_PROTO_MINOR 0
+#define RM_PROTO_MINOR 1 /* 1: VMM_HCALL and NOTIFY_VM_HCALL carry arguments 7..17 */
 
 /* Feature bits of GET_VERSION. */
 #define RM_FEAT_MULTI_INFLIGHT (1u << 0) /* several requests in flight per connection, matched by seq */
@@ -241,13 +244,18 @@ struct rm_vm_status_ntf {
 	uint16_t app_status;
 };
 
+#define RM_HCALL_ARGS 17	   /* arguments of a forwarded hypercall: SMCCC 1.2's X1..X17 */
+#define RM_HCALL_ARGS_BASE 6 /* those in every VMM_HCALL; 7..17 are its optional tail */
+
 struct rm_vm_hcall_ntf {
 	uint16_t vmid;
 	uint16_t vcpu;
 	uint32_t token;
 	uint32_t fid, flags; /* flags: HCALL_WIRE_FLAG_64 */
-	uint64_t args[6];
+	uint64_t args[RM_HCALL_ARGS];
 };
+/* How many of @h's arguments to show: RM_HCALL_ARGS_BASE, or all when one of the tail's is set. */
+unsigned rm_hcall_nargs(const struct rm_vm_hcall_ntf *h);
 
 struct rm_boot_reg {
 	uint8_t reg_set, reg_index; /* + u16, u32 reserved */
@@ -276,6 +284,13 @@ enum rm_ftype {
 	RM_F_RES32,
 	RM_F_STR,   /* char[cap] member */
 	RM_F_LIST,  /* uint16_t count member at off, elements at elem_off */
+	/*
+	 * No wire bytes: the fields after it (scalars, not reserved) are sent together only when
+	 * one of them is non-zero, else left out; a payload that ends here decodes them as zero,
+	 * one that carries them all zero is refused (the encoding stays canonical). At most one,
+	 * in a message's own layout, never in a list element's.
+	 */
+	RM_F_TAIL,
 };
 
 struct rm_layout;

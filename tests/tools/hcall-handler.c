@@ -11,11 +11,16 @@
  * a fixed function of the request, so a test can predict them:
  *
  *   ret[0] = fid ^ 0xa5a5a5a5     ret[1] = args[0] + args[1]
- *   ret[2] = args[2] ^ args[3]    ret[3] = args[4] + vcpu + 1      (64-bit; bothy truncates
- *                                                                    for 32-bit callers)
+ *   ret[2] = args[2] ^ args[3] ^ args[16]
+ *   ret[3] = args[4] + vcpu + 1 + sum of n * args[n - 1] for n = 7..17
+ *
+ * in 64 bits (bothy truncates for 32-bit callers). Arguments 7..17 (arm64's X7..X17) are zero
+ * unless the guest passed them, so ret[2] echoes X17 and ret[3] holds a checksum of X7..X17 that
+ * tells each register from the others; x86 calls get what they got before those existed.
  *
  * One line per request: "hcall-handler: vcpu V fid 0xF args 0xA0 .. 0xA5 flags 0xX seq S",
- * S being the request's token (unless --quiet, which the benchmarks use).
+ * with all 17 arguments when one of 7..17 is set, S being the request's token (unless --quiet,
+ * which the benchmarks use).
  * Frames and messages that are not VMM_HCALL are reported and ignored.
  *
  *   --delay-ms MS   sleep MS milliseconds before each reply (timeouts)
@@ -211,7 +216,7 @@ int main(int argc, char **argv)
 		count++;
 		if (!quiet) {
 			printf("hcall-handler: vcpu %u fid 0x%08" PRIx32 " args", rq.vcpu, rq.fid);
-			for (int i = 0; i < 6; i++)
+			for (unsigned i = 0; i < rm_hcall_nargs(&rq); i++)
 				printf(" 0x%" PRIx64, rq.args[i]);
 			printf(" flags 0x%" PRIx32 " seq %" PRIu32 "\n", rq.flags, rq.token);
 			fflush(stdout);
@@ -223,8 +228,10 @@ int main(int argc, char **argv)
 
 		ret[0] = (uint64_t)rq.fid ^ 0xa5a5a5a5u;
 		ret[1] = rq.args[0] + rq.args[1];
-		ret[2] = rq.args[2] ^ rq.args[3];
+		ret[2] = rq.args[2] ^ rq.args[3] ^ rq.args[16];
 		ret[3] = rq.args[4] + rq.vcpu + 1;
+		for (unsigned n = 7; n <= RM_HCALL_ARGS; n++)
+			ret[3] += n * rq.args[n - 1];
 		if (delay_ms)
 			sleep_ms(delay_ms);
 		if (garbage) {

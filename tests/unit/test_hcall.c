@@ -307,6 +307,94 @@ static void test_forward_and_policy(void **state)
 	assert_int_equal(echo_calls, 1);
 }
 
+/* A transport that reads registers one at a time: X1 up front, X2..X17 only when asked. */
+static unsigned reads;
+static int read_fail;
+static int lazy_read(struct hcall_call *c, void *ctx)
+{
+	const uint64_t *regs = ctx;
+	unsigned end = c->is64 && (c->fid & HCALL_64) ? HCALL_MAX_ARGS : HCALL_MAX_ARGS32;
+
+	reads++;
+	if (read_fail)
+		return read_fail;
+	for (unsigned i = HCALL_SERVICE_ARGS; i < end; i++)
+		c->args[i] = regs[i];
+	return 0;
+}
+
+static struct hcall_call seen; /* what the owner got */
+static int recording_owner(void *opaque, struct hcall_call *c)
+{
+	(void)opaque;
+	seen = *c;
+	c->ret[0] = c->args[HCALL_MAX_ARGS - 1];
+	return 0;
+}
+
+static struct hcall_call lazy_call(uint32_t fid, const uint64_t *regs)
+{
+	struct hcall_call c = { .fid = fid, .is64 = true, .args = { regs[0] }, .read_args = lazy_read,
+				.read_ctx = (void *)(uintptr_t)regs };
+
+	hcall_dispatch(&d, &c);
+	return c;
+}
+
+static void test_forward_17_args(void **state)
+{
+	uint64_t regs[HCALL_MAX_ARGS];
+	struct hcall_call c;
+
+	(void)state;
+	for (unsigned i = 0; i < HCALL_MAX_ARGS; i++)
+		regs[i] = (uint64_t)(i + 1) << 56 | (i + 1); /* X(n) = n << 56 | n: both halves set */
+	d.owner = (struct hcall_owner){ recording_owner, NULL };
+	assert_int_equal(hcall_filter_add(&d.filter, 0xC6001000u, 0x10, HCALL_FORWARD), 0);
+	assert_int_equal(hcall_filter_add(&d.filter, 0x86001000u, 0x10, HCALL_FORWARD), 0);
+
+	/* Handled and denied calls never ask the transport for more than it read up front. */
+	reads = 0;
+	assert_int_equal(lazy_call(0x84000050u, regs).ret[0], 0x10000); /* TRNG_VERSION */
+	assert_int_equal(lazy_call(0x84000051u, (const uint64_t[HCALL_MAX_ARGS]){ TRNG_RND32 }).ret[0], 0);
+	assert_int_equal(lazy_call(0xC6000300u, regs).ret[0], NOT_SUPPORTED); /* default deny */
+	assert_int_equal(reads, 0);
+
+	/* A forwarded SMC64 call: the owner sees X1..X17, each in its place. */
+	memset(&seen, 0, sizeof(seen));
+	c = lazy_call(0xC6001001u, regs);
+	assert_int_equal(reads, 1);
+	assert_int_equal(c.ret[0], regs[16]);
+	assert_memory_equal(seen.args, regs, sizeof(regs));
+	assert_int_equal(stat_of(0xC6001001u)->forwarded, 1);
+
+	/* SMC32: W1..W7 reach the owner, nothing beyond (the arm64 payload test checks the truncation). */
+	memset(&seen, 0, sizeof(seen));
+	c = lazy_call(0x86001001u, regs);
+	assert_int_equal(reads, 2);
+	assert_memory_equal(seen.args, regs, HCALL_MAX_ARGS32 * sizeof(regs[0]));
+	for (unsigned i = HCALL_MAX_ARGS32; i < HCALL_MAX_ARGS; i++)
+		assert_int_equal(seen.args[i], 0);
+
+	/* A transport that cannot read the rest: NOT_SUPPORTED, the owner never asked, counted denied. */
+	read_fail = -EIO;
+	memset(&seen, 0, sizeof(seen));
+	c = lazy_call(0xC6001002u, regs);
+	read_fail = 0;
+	assert_int_equal(reads, 3);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	assert_int_equal(c.ret[1] | c.ret[2] | c.ret[3], 0);
+	assert_int_equal(seen.fid, 0);
+	assert_int_equal(stat_of(0xC6001002u)->denied, 1);
+	assert_int_equal(stat_of(0xC6001002u)->forwarded, 0);
+
+	/* A transport with every argument up front (x86): no callback, the tail stays zero. */
+	c = (struct hcall_call){ .fid = 0xC6001003u, .is64 = true, .args = { 1, 2, 3, 4, 5, 6 } };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(seen.args[5], 6);
+	assert_int_equal(c.ret[0], 0);
+}
+
 static void test_stats_bounded(void **state)
 {
 	char *buf = NULL;
@@ -386,7 +474,7 @@ static void *peer_thread(void *arg)
 
 static int peer_call(struct hcall_peer *p, struct fake_peer *h, enum peer_mode mode, uint64_t arg, uint64_t *ret0)
 {
-	struct hcall_call c = { .vcpu = 1, .fid = 0x86001000u, .is64 = true, .args = { arg, 0, 0, 0, 0, 6 } };
+	struct hcall_call c = { .vcpu = 1, .fid = 0x86001000u, .is64 = true, .args = { arg, 0, 0, 0, 0, 6, 7, [16] = 17 } };
 	int ret;
 
 	h->mode = mode;
@@ -412,12 +500,15 @@ static void test_peer(void **state)
 
 	assert_int_equal(peer_call(p, &h, PEER_ANSWER, 21, &r0), 0);
 	assert_int_equal(r0, 42);
-	/* What went out: VMM_HCALL {vcpu, token 1, fid, flags 64-bit, args}. */
+	/* What went out: VMM_HCALL {vcpu, token 1, fid, flags 64-bit, args}, with arguments 7..17. */
 	assert_int_equal(h.got.vcpu, 1);
 	assert_int_equal(h.got.token, 1);
 	assert_int_equal(h.got.fid, 0x86001000u);
 	assert_int_equal(h.got.flags, HCALL_WIRE_FLAG_64);
 	assert_int_equal(h.got.args[5], 6);
+	assert_int_equal(h.got.args[6], 7);
+	assert_int_equal(h.got.args[15], 0);
+	assert_int_equal(h.got.args[16], 17);
 	assert_int_equal(peer_call(p, &h, PEER_GARBAGE, 5, &r0), 0); /* junk, a wrong token, a stray message */
 	assert_int_equal(r0, 10);
 	assert_int_equal(h.got.token, 2);
@@ -486,6 +577,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clock_pairing, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_abi_hides_services, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_forward_and_policy, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_forward_17_args, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_bounded, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test(test_peer),
 		cmocka_unit_test(test_peer_connect),

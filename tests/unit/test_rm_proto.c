@@ -86,6 +86,8 @@ static void test_msg_find(void **state)
 
 static void check_layout(const struct rm_layout *l, unsigned depth)
 {
+	bool tail = false;
+
 	assert_true(depth < 3);
 	assert_non_null(l->name);
 	assert_true(l->size > 0);
@@ -95,6 +97,10 @@ static void check_layout(const struct rm_layout *l, unsigned depth)
 
 		assert_non_null(f->name);
 		assert_non_null(f->doc);
+		/* an optional tail holds scalars only, in a message's own layout, once */
+		if (tail)
+			assert_true(f->type == RM_F_U8 || f->type == RM_F_U16 || f->type == RM_F_U32 ||
+				    f->type == RM_F_U64);
 		switch (f->type) {
 		case RM_F_U8:
 			assert_true(f->off + 1 <= l->size);
@@ -125,6 +131,12 @@ static void check_layout(const struct rm_layout *l, unsigned depth)
 			/* the count member lies outside the element array */
 			assert_true(f->off + 2 <= f->elem_off || f->off >= f->elem_off + f->cap * f->elem->size);
 			check_layout(f->elem, depth + 1);
+			break;
+		case RM_F_TAIL:
+			assert_int_equal(depth, 0);
+			assert_false(tail);
+			assert_true(i + 1 < l->nr_fields);
+			tail = true;
 			break;
 		default:
 			fail_msg("layout %s field %s: unknown type %d", l->name, f->name, f->type);
@@ -220,12 +232,28 @@ static void populate(const struct rm_layout *l, uint8_t *obj, size_t slen, size_
 	}
 }
 
+/* The members of @l's fields from @from on, as bytes: are they all zero? */
+static bool members_zero(const struct rm_layout *l, unsigned from, const uint8_t *obj)
+{
+	static const size_t width[] = { [RM_F_U8] = 1, [RM_F_U16] = 2, [RM_F_U32] = 4, [RM_F_U64] = 8 };
+
+	for (unsigned i = from; i < l->nr_fields; i++)
+		for (size_t b = 0; l->fields[i].type <= RM_F_U64 && b < width[l->fields[i].type]; b++)
+			if (obj[l->fields[i].off + b])
+				return false;
+	return true;
+}
+
 /*
  * The encoding of @obj by the wire rules, written into @out (NULL: size only) at *pos, with @zero
- * marking the bytes that must be zero (reserved fields, list reserved halves, string padding).
+ * marking the bytes that must be zero (reserved fields, list reserved halves, string padding);
+ * *tail_pos (unless NULL) gets where an optional tail starts, or SIZE_MAX.
  */
-static void expected(const struct rm_layout *l, const uint8_t *obj, uint8_t *out, bool *zero, size_t *pos)
+static void expected(const struct rm_layout *l, const uint8_t *obj, uint8_t *out, bool *zero, size_t *pos,
+		     size_t *tail_pos)
 {
+	if (tail_pos)
+		*tail_pos = SIZE_MAX;
 	for (unsigned i = 0; i < l->nr_fields; i++) {
 		const struct rm_field *f = &l->fields[i];
 		const uint8_t *m = obj + f->off;
@@ -234,6 +262,12 @@ static void expected(const struct rm_layout *l, const uint8_t *obj, uint8_t *out
 		uint16_t count;
 
 		switch (f->type) {
+		case RM_F_TAIL:
+			if (members_zero(l, i + 1, obj))
+				return; /* left out */
+			if (tail_pos)
+				*tail_pos = *pos;
+			continue;
 		case RM_F_U8: w = 1; v = *m; break;
 		case RM_F_U16: w = 2; v = *(const uint16_t *)m; break;
 		case RM_F_U32: w = 4; v = *(const uint32_t *)m; break;
@@ -265,7 +299,7 @@ static void expected(const struct rm_layout *l, const uint8_t *obj, uint8_t *out
 			}
 			*pos += 4;
 			for (unsigned e = 0; e < count; e++)
-				expected(f->elem, obj + f->elem_off + e * f->elem->size, out, zero, pos);
+				expected(f->elem, obj + f->elem_off + e * f->elem->size, out, zero, pos, NULL);
 			continue;
 		}
 		if (out) {
@@ -320,12 +354,12 @@ static int bufs_teardown(void **state)
 /* Encode, compare with the expected bytes, decode, compare with the struct; then the edges. */
 static void round_trip(struct bufs *b, const char *what, const struct rm_layout *l, size_t slen, size_t count)
 {
-	size_t len = 0, want_len = 0, len2;
+	size_t len = 0, want_len = 0, len2, tail_pos;
 	int ret;
 
 	memset(b->obj, 0, l->size);
 	populate(l, b->obj, slen, count);
-	expected(l, b->obj, b->want, b->zero, &want_len);
+	expected(l, b->obj, b->want, b->zero, &want_len, &tail_pos);
 	assert_true(want_len < BIG);
 
 	ret = rm_encode(l, b->obj, b->enc, BIG, &len);
@@ -350,9 +384,9 @@ static void round_trip(struct bufs *b, const char *what, const struct rm_layout 
 		assert_int_equal(rm_encode(l, b->obj, b->tmp, len - 1, &len2), -E2BIG);
 	assert_int_equal(rm_encode(l, b->obj, b->tmp, RM_MSG_MAX, &len2), len > RM_MSG_MAX ? -E2BIG : 0);
 
-	/* every proper prefix is short; a trailing byte is too much */
+	/* every proper prefix is short, but one that stops where an optional tail starts; a trailing byte is too much */
 	for (size_t p = 0; p < len; p += (len > 2048 ? 1 + len / 512 : 1))
-		assert_int_equal(rm_decode(l, b->enc, p, b->obj2), -EBADMSG);
+		assert_int_equal(rm_decode(l, b->enc, p, b->obj2), p == tail_pos ? 0 : -EBADMSG);
 	b->enc[len] = 0;
 	assert_int_equal(rm_decode(l, b->enc, len + 1, b->obj2), -EBADMSG);
 
@@ -535,6 +569,75 @@ static void test_bytes_strings(void **state)
 	assert_int_equal(rm_encode(rep_of(RM_ID_VM_GET_STATE), &st, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 4);
 	assert_memory_equal(out, ((uint8_t[]){ 4, 0, 2, 1 }), 4);
+}
+
+/* VMM_HCALL (and NOTIFY_VM_HCALL, the same layout): arguments 7..17 are an optional tail. */
+static void test_bytes_hcall_tail(void **state)
+{
+	const struct rm_layout *l = req_of(RM_ID_VMM_HCALL);
+	struct rm_vm_hcall_ntf h = { .vmid = 3, .vcpu = 2, .token = 0x01020304, .fid = 0xC6000100, .flags = 1 };
+	struct rm_vm_hcall_ntf back;
+	uint8_t out[512], six[64];
+	size_t len;
+
+	(void)state;
+	assert_ptr_equal(req_of(RM_ID_NOTIFY_VM_HCALL), l);
+	for (unsigned i = 0; i < RM_HCALL_ARGS; i++)
+		h.args[i] = (uint64_t)(i + 1) << 56 | (i + 1);
+
+	/* Protocol 1.0's 64 bytes for six arguments: what x86 sends, what every receiver understands. */
+	back = h;
+	memset(back.args + RM_HCALL_ARGS_BASE, 0, sizeof(back.args) - RM_HCALL_ARGS_BASE * sizeof(back.args[0]));
+	assert_int_equal(rm_encode(l, &back, six, sizeof(six), &len), 0);
+	assert_int_equal(len, 64);
+	assert_int_equal(rm_get16(six), 3);
+	assert_int_equal(rm_get16(six + 2), 2);
+	assert_int_equal(rm_get32(six + 4), 0x01020304);
+	assert_int_equal(rm_get32(six + 8), 0xC6000100);
+	assert_int_equal(rm_get32(six + 12), 1);
+	for (unsigned i = 0; i < RM_HCALL_ARGS_BASE; i++)
+		assert_int_equal(rm_get64(six + 16 + 8 * i), h.args[i]);
+	assert_int_equal(rm_hcall_nargs(&back), RM_HCALL_ARGS_BASE);
+	memset(&back, 0xa5, sizeof(back));
+	assert_int_equal(rm_decode(l, six, 64, &back), 0);
+	for (unsigned i = RM_HCALL_ARGS_BASE; i < RM_HCALL_ARGS; i++)
+		assert_int_equal(back.args[i], 0);
+
+	/* Any one of 7..17 set: all eleven follow, 152 bytes, and come back in their places. */
+	for (unsigned set = RM_HCALL_ARGS_BASE; set < RM_HCALL_ARGS; set++) {
+		struct rm_vm_hcall_ntf one = h;
+
+		memset(one.args + RM_HCALL_ARGS_BASE, 0, sizeof(one.args) - RM_HCALL_ARGS_BASE * sizeof(one.args[0]));
+		one.args[set] = 1;
+		assert_int_equal(rm_encode(l, &one, out, sizeof(out), &len), 0);
+		assert_int_equal(len, 64 + 11 * 8);
+		assert_int_equal(rm_decode(l, out, len, &back), 0);
+		assert_memory_equal(&back, &one, sizeof(one));
+		assert_int_equal(rm_hcall_nargs(&back), RM_HCALL_ARGS);
+	}
+	assert_int_equal(rm_encode(l, &h, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 152);
+	assert_memory_equal(out, six, 64);
+	for (unsigned i = RM_HCALL_ARGS_BASE; i < RM_HCALL_ARGS; i++)
+		assert_int_equal(rm_get64(out + 16 + 8 * i), h.args[i]);
+	assert_int_equal(rm_decode(l, out, len, &back), 0);
+	assert_memory_equal(&back, &h, sizeof(h));
+	/* a buffer that holds the six but not the tail */
+	assert_int_equal(rm_encode(l, &h, out + 160, 151, &len), -E2BIG);
+	assert_int_equal(rm_encode(l, &h, out + 160, 64, &len), -E2BIG);
+
+	/* Truncated anywhere but at the tail's start, or too long: refused. */
+	for (size_t p = 0; p < 152; p++)
+		assert_int_equal(rm_decode(l, out, p, &back), p == 64 ? 0 : -EBADMSG);
+	memset(out + 152, 0, 8);
+	assert_int_equal(rm_decode(l, out, 153, &back), -EBADMSG);
+	assert_int_equal(rm_decode(l, out, 160, &back), -EBADMSG);
+	/* A tail of zeros is not how a sender says "no tail": refused, so every payload has one encoding. */
+	memset(out + 64, 0, 88);
+	assert_int_equal(rm_decode(l, out, 152, &back), -EBADMSG);
+	out[151] = 1; /* its last byte alone makes it a tail */
+	assert_int_equal(rm_decode(l, out, 152, &back), 0);
+	assert_int_equal(back.args[16], 1ull << 56);
 }
 
 /* --- what the decoder refuses ------------------------------------------------------------ */
@@ -763,6 +866,7 @@ int main(void)
 		T(test_bytes_vm_stop),
 		T(test_bytes_vm_status),
 		T(test_bytes_hyp_resources),
+		T(test_bytes_hcall_tail),
 		T(test_bytes_strings),
 		T(test_decode_rejects),
 		T(test_encode_rejects),

@@ -511,6 +511,49 @@ static void test_hcall_gate(void **state)
 	assert_int_equal(fake_state.regs[0].rcx, 0);				   /* no stale results */
 }
 
+static struct hcall_call gate_seen;
+static int gate_owner(void *opaque, struct hcall_call *c)
+{
+	(void)opaque;
+	gate_seen = *c;
+	c->ret[0] = 0x600d;
+	return 0;
+}
+
+/* A forwarded call through the gate: six arguments, and 7..17 zero although the gate never zeroes the call up front. */
+static void test_hcall_gate_forward(void **state)
+{
+	static const struct hcall_range fwd = { 0xC6001000u, 1, HCALL_FORWARD };
+	static const struct hcall_owner owner = { gate_owner, NULL };
+	struct vm_config cfg;
+	struct vm_stop_status st;
+	struct vm *vm;
+
+	(void)state;
+	fake_hv_reset();
+	config(&cfg, 1);
+	cfg.hcall_ranges = &fwd;
+	cfg.nr_hcall_ranges = 1;
+	cfg.hcall_owner = &owner;
+	assert_int_equal(vm_create(&cfg, &vm, NULL), 0);
+	fake_state.sregs[0].cr0 = 1;
+	fake_state.sregs[0].efer = (1u << 10) | (1u << 8);
+	fake_state.sregs[0].cs.l = true;
+	fake_state.regs[0] = (struct hv_x86_regs){ .rax = 0xC6001000u, .rbx = 1, .rcx = 2, .rdx = 3, .rsi = 4,
+						   .rdi = 5, .r8 = 6, .r9 = 7, .r10 = 8, .rflags = 2 };
+	memset(&gate_seen, 0xa5, sizeof(gate_seen));
+	push_io(0, X86_PORT_HCALL, true, 4, 0xC6001000u);
+	push_io(0, X86_PORT_DEBUG_EXIT, true, 1, 0);
+	assert_int_equal(vm_run(vm, &st), 0);
+	vm_destroy(vm);
+	assert_int_equal(fake_state.regs[0].rax, 0x600d);
+	assert_int_equal(gate_seen.fid, 0xC6001000u);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(gate_seen.args[i], i + 1);
+	for (unsigned i = 6; i < HCALL_MAX_ARGS; i++)
+		assert_int_equal(gate_seen.args[i], 0); /* R9, R10 are not arguments */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -519,6 +562,7 @@ int main(void)
 		cmocka_unit_test_setup(test_guest_abi_applied, reset),
 		cmocka_unit_test_setup(test_guest_abi_refused, reset),
 		cmocka_unit_test_setup(test_hcall_gate, reset),
+		cmocka_unit_test_setup(test_hcall_gate_forward, reset),
 		cmocka_unit_test_setup(test_bad_config_and_files, reset),
 		cmocka_unit_test_setup(test_run_debug_exit_and_unclaimed_port, reset),
 		cmocka_unit_test_setup(test_run_power_events, reset),

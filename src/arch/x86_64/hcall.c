@@ -1,9 +1,10 @@
 /*
  * The x86-64 hypercall transport (docs/hypercalls.md): a 32-bit write to
  * port 0xe0 is a call with the function id in EAX and arguments in RBX, RCX,
- * RDX, RSI, RDI, R8; results go to RAX..RDX. Registers are read for this exit
- * only. KVM itself moves RIP past the OUT when the vCPU resumes, as for any
- * port write, so RIP is written back unchanged.
+ * RDX, RSI, RDI, R8 (arguments 7..17, which arm64 has, stay zero); results go
+ * to RAX..RDX. One KVM_GET_REGS reads them all, for this exit only. KVM
+ * itself moves RIP past the OUT when the vCPU resumes, as for any port write,
+ * so RIP is written back unchanged.
  */
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #define CR0_PE (1ull << 0)
 #define EFER_LMA (1ull << 10)
 #define RFLAGS_VM (1ull << 17)
+#define X86_HCALL_ARGS 6
 
 static unsigned current_cpl(const struct hv_x86_mode *m, const struct hv_x86_regs *r)
 {
@@ -25,10 +27,19 @@ static unsigned current_cpl(const struct hv_x86_mode *m, const struct hv_x86_reg
 	return m->cs_selector & 3;
 }
 
+/* hcall_call.read_args: x86 has no arguments 7..17; they are cleared only for the VM owner. */
+static int clear_rest(struct hcall_call *c, void *unused)
+{
+	(void)unused;
+	memset(c->args + X86_HCALL_ARGS, 0, sizeof(c->args) - X86_HCALL_ARGS * sizeof(c->args[0]));
+	return 0;
+}
+
 bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 {
 	const struct hv_ops *ops = vcpu->vm->hv_ops;
-	struct hcall_call c = { .vcpu = vcpu->index };
+	/* Every field the dispatcher reads is set below: zeroing all 17 arguments would slow each call. */
+	struct hcall_call c;
 	struct hv_x86_regs r;
 	struct hv_x86_mode mode;
 	bool wide;
@@ -52,6 +63,7 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 		log_err("vCPU %u: cannot read registers for a hypercall: %s", vcpu->index, strerror(-ret));
 		return true;
 	}
+	c.vcpu = vcpu->index;
 	memcpy(&c.fid, exit->io.data, sizeof(c.fid)); /* EAX, as the OUT wrote it */
 	c.is64 = (mode.efer & EFER_LMA) && mode.cs_l;
 	c.user = current_cpl(&mode, &r) != 0;
@@ -61,10 +73,12 @@ bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit)
 	c.args[3] = r.rsi;
 	c.args[4] = r.rdi;
 	c.args[5] = c.is64 ? r.r8 : 0; /* 32-bit code cannot set R8 */
+	c.read_args = clear_rest;
+	c.read_ctx = NULL;
 	/* SMCCC: a 32-bit-convention call uses the low 32 bits of each register, whoever makes it. */
 	wide = c.is64 && (c.fid & HCALL_64);
 	if (!wide)
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < X86_HCALL_ARGS; i++)
 			c.args[i] = (uint32_t)c.args[i];
 
 	hcall_dispatch(&vcpu->vm->hcall, &c);
