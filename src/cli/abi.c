@@ -325,8 +325,9 @@ static int cmd_show(int argc, char **argv)
 		const struct abi_field *f = &arch->fields[fi];
 		char gv[24], hv[24];
 		const char *note = "";
+		uint32_t flags = abi_field_flags(arch, fi, &limit);
 
-		if (f->flags & ABI_F_VMM)
+		if (flags & ABI_F_VMM)
 			continue;
 		show_value(gv, sizeof(gv), f, m.present[f->reg] ? m.val[f->reg] : 0);
 		show_value(hv, sizeof(hv), f, limit.present[f->reg] ? limit.val[f->reg] : 0);
@@ -336,7 +337,7 @@ static int cmd_show(int argc, char **argv)
 			note = violated[fi] ? "  (NOT ALLOWED)" : "  (changed)";
 		printf("%-24s %-24s %12s %12s  %s%s%s\n", arch->regs[f->reg].name, f->name, gv, hv,
 		       abi_rule_name(abi_field_rule(arch, fi, NULL)),
-		       f->flags & ABI_F_NO_DISABLE ? ",no-disable" : f->flags & ABI_F_FIXED ? ",fixed" : "", note);
+		       flags & ABI_F_NO_DISABLE ? ",no-disable" : flags & ABI_F_FIXED ? ",fixed" : "", note);
 	}
 	if (rep.count) {
 		printf("this host cannot run it (%zu problem%s):\n", rep.count, rep.count == 1 ? "" : "s");

@@ -26,23 +26,16 @@ const struct abi_arch *arch_abi(void)
 int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest *limit)
 {
 	const struct abi_arch *arch = &abi_arch_aarch64;
-	uint64_t ids[ABI_MAX_REGS], vals[ABI_MAX_REGS];
-	bool present[ABI_MAX_REGS];
-	int ret;
+	uint64_t ids[ABI_MAX_REGS];
 
 	abi_manifest_init(limit, arch);
 	if (!ops->arm64_host_regs)
 		return 0; /* a backend without registers offers nothing */
 	for (unsigned reg = 0; reg < arch->nregs; reg++)
 		ids[reg] = arch->regs[reg].key;
-	ret = ops->arm64_host_regs(hv, ids, arch->nregs, vals, present);
-	if (ret)
-		return ret;
-	for (unsigned reg = 0; reg < arch->nregs; reg++) {
-		limit->val[reg] = vals[reg];
-		limit->present[reg] = present[reg];
-	}
-	return 0;
+	/* With KVM's writable masks the engine refuses what KVM would, before KVM is asked. */
+	return ops->arm64_host_regs(hv, ids, arch->nregs, limit->val, limit->present, limit->writable,
+				    limit->writable_known);
 }
 
 int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu)
