@@ -8,6 +8,8 @@
 
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "abi/abi.h"
@@ -36,6 +38,51 @@ int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest 
 	/* With KVM's writable masks the engine refuses what KVM would, before KVM is asked. */
 	return ops->arm64_host_regs(hv, ids, arch->nregs, limit->val, limit->present, limit->writable,
 				    limit->writable_known);
+}
+
+/* MIDR_EL1's implementer codes (Arm ARM D23.2) for the ones bothy is likely to meet. */
+static const char *midr_implementer(unsigned code)
+{
+	static const struct {
+		unsigned code;
+		const char *name;
+	} names[] = {
+		{ 0x41, "Arm" },     { 0x42, "Broadcom" }, { 0x43, "Cavium" },   { 0x46, "Fujitsu" },
+		{ 0x48, "HiSilicon" }, { 0x4e, "NVIDIA" },  { 0x50, "APM" },      { 0x51, "Qualcomm" },
+		{ 0x61, "Apple" },   { 0x6d, "Microsoft" }, { 0xc0, "Ampere" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].code == code)
+			return names[i].name;
+	return NULL;
+}
+
+int arch_abi_host_cpu(const struct hv_ops *ops, struct hv *hv, char *buf, size_t len)
+{
+	const uint64_t midr_id = AARCH64_SYSREG_KEY(3, 0, 0, 0, 0);
+	uint64_t midr, writable;
+	bool present, writable_known;
+	const char *impl;
+	int ret;
+
+	if (!ops->arm64_host_regs)
+		return -ENOTSUP;
+	ret = ops->arm64_host_regs(hv, &midr_id, 1, &midr, &present, &writable, &writable_known);
+	if (ret)
+		return ret;
+	if (!present)
+		return -ENOENT;
+	/* Implementer [31:24], variant [23:20], part [15:4], revision [3:0]: Arm's "rVpR" naming. */
+	impl = midr_implementer((unsigned)(midr >> 24) & 0xff);
+	if (impl)
+		snprintf(buf, len, "%s part %#x r%up%u (MIDR_EL1 %#" PRIx64 ")", impl,
+			 (unsigned)(midr >> 4) & 0xfff, (unsigned)(midr >> 20) & 0xf, (unsigned)midr & 0xf, midr);
+	else
+		snprintf(buf, len, "implementer %#x part %#x r%up%u (MIDR_EL1 %#" PRIx64 ")",
+			 (unsigned)(midr >> 24) & 0xff, (unsigned)(midr >> 4) & 0xfff, (unsigned)(midr >> 20) & 0xf,
+			 (unsigned)midr & 0xf, midr);
+	return 0;
 }
 
 int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu)
