@@ -85,24 +85,48 @@ int arch_abi_host_cpu(const struct hv_ops *ops, struct hv *hv, char *buf, size_t
 	return 0;
 }
 
+/* What KVM's refusal of an ID or firmware bitmap register write means (arm64 sys_regs.c, hypercalls.c). */
+static const char *one_reg_refusal(int err)
+{
+	switch (err) {
+	case -EBUSY:
+		return "the VM has already run, and KVM only accepts the value it started with";
+	case -EINVAL:
+		return "bits this KVM does not know (a service or field newer than the host kernel)";
+	case -E2BIG:
+		return "more than KVM offers this VM, or a field it does not let a VMM change";
+	default:
+		return strerror(-err);
+	}
+}
+
+int arm64_abi_write_reg(const struct hv_ops *ops, struct hv_vcpu *vcpu, unsigned vcpu_index,
+			const struct abi_manifest *m, unsigned reg)
+{
+	const struct abi_reg *r = &m->arch->regs[reg];
+	uint64_t want = m->present[reg] ? m->val[reg] : 0;
+	int ret = ops->arm64_set_one_reg(vcpu, r->key, want);
+
+	if (ret)
+		log_err("guest ABI: KVM refused %s = %#" PRIx64 " on vCPU %u: %s (%s)", r->name, want, vcpu_index,
+			one_reg_refusal(ret), strerror(-ret));
+	return ret;
+}
+
 int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu)
 {
 	const struct abi_manifest *m = &vm->abi, *limit = &vm->abi_limit;
-	const struct abi_arch *arch = m->arch;
 
-	for (unsigned reg = 0; reg < arch->nregs; reg++) {
+	for (unsigned reg = 0; reg < m->arch->nregs; reg++) {
 		uint64_t want = m->present[reg] ? m->val[reg] : 0;
 		int ret;
 
 		/* Registers the host lacks cannot be written; a checked manifest has them zero. */
 		if (!limit->present[reg] || want == limit->val[reg])
 			continue;
-		ret = vm->hv_ops->arm64_set_one_reg(vcpu->hv_vcpu, arch->regs[reg].key, want);
-		if (ret) {
-			log_err("guest ABI: KVM refused %s = 0x%llx on vCPU %u: %s", arch->regs[reg].name,
-				(unsigned long long)want, vcpu->index, strerror(-ret));
+		ret = arm64_abi_write_reg(vm->hv_ops, vcpu->hv_vcpu, vcpu->index, m, reg);
+		if (ret)
 			return ret;
-		}
 	}
 	return 0;
 }
