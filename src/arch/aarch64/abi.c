@@ -76,10 +76,10 @@ int arch_abi_host_cpu(const struct hv_ops *ops, struct hv *hv, char *buf, size_t
 	/* Implementer [31:24], variant [23:20], part [15:4], revision [3:0]: Arm's "rVpR" naming. */
 	impl = midr_implementer((unsigned)(midr >> 24) & 0xff);
 	if (impl)
-		snprintf(buf, len, "%s part %#x r%up%u (MIDR_EL1 %#" PRIx64 ")", impl,
+		snprintf(buf, len, "%s part 0x%03x r%up%u (MIDR_EL1 %#" PRIx64 ")", impl,
 			 (unsigned)(midr >> 4) & 0xfff, (unsigned)(midr >> 20) & 0xf, (unsigned)midr & 0xf, midr);
 	else
-		snprintf(buf, len, "implementer %#x part %#x r%up%u (MIDR_EL1 %#" PRIx64 ")",
+		snprintf(buf, len, "implementer 0x%02x part 0x%03x r%up%u (MIDR_EL1 %#" PRIx64 ")",
 			 (unsigned)(midr >> 24) & 0xff, (unsigned)(midr >> 4) & 0xfff, (unsigned)(midr >> 20) & 0xf,
 			 (unsigned)midr & 0xf, midr);
 	return 0;
