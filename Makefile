@@ -143,6 +143,21 @@ $(BUILD)/tools/runas: tests/tools/runas.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -static -o $@ $<
 
+# abi-frozen (tests/tools/abi-frozen.c): the arm64 guest ABI's write rules against real KVM. It drives
+# bothy's own KVM backend, engine and arm64 register writer, so their sources are compiled in; built
+# like hcall-handler, for the arm64 test host only.
+ifeq ($(ARCH),aarch64)
+tools: build/$(ARCH)/payloads/abi-frozen
+endif
+ABI_FROZEN_SRCS := tests/tools/abi-frozen.c src/hv/kvm.c src/core/log.c src/abi/abi.c $(wildcard src/abi/arch_*.c) \
+	src/arch/aarch64/abi.c
+build/$(ARCH)/payloads/abi-frozen: $(BUILD)/tools/abi-frozen
+	@mkdir -p $(dir $@)
+	cp $< $@
+$(BUILD)/tools/abi-frozen: $(ABI_FROZEN_SRCS) $(wildcard src/abi/*.h src/abi/*.def src/hv/*.h src/arch/aarch64/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu17 $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -static -o $@ $(ABI_FROZEN_SRCS) -lpthread
+
 # The stock Linux guest's hypercall test (tests/guests/linux/hcall-test.c): a static user program,
 # packed as a newc cpio holding /bin/hcall-test that tests/integration/linux-hcall.test appends to the
 # guest initramfs (Linux unpacks concatenated archives). Beside the payloads, which the test host

@@ -157,16 +157,31 @@ static void report_add(struct abi_report *rep, const struct abi_violation *v)
 	rep->count++;
 }
 
+uint32_t abi_field_flags(const struct abi_arch *arch, size_t field, const struct abi_manifest *limit)
+{
+	const struct abi_field *f = &arch->fields[field];
+	uint64_t mask = abi_field_mask(f);
+	uint32_t flags = f->flags;
+
+	if (!limit || !limit->writable_known[f->reg])
+		return flags;
+	/* The host's word is newer than the tables: a field only partly writable counts as fixed. */
+	flags &= ~ABI_F_FIXED;
+	if ((limit->writable[f->reg] & mask) != mask)
+		flags |= ABI_F_FIXED | ABI_F_HOST_FIXED;
+	return flags;
+}
+
 /* Is a field's requested value acceptable against the limit? */
-static bool field_allows(const struct abi_arch *arch, size_t fi, uint64_t req, uint64_t limit)
+static bool field_allows(const struct abi_arch *arch, size_t fi, uint32_t flags, uint64_t req, uint64_t limit)
 {
 	const struct abi_field *f = &arch->fields[fi];
 	uint64_t safe;
 	enum abi_rule rule = abi_field_rule(arch, fi, &safe);
 
-	if (f->flags & ABI_F_VMM)
+	if (flags & ABI_F_VMM)
 		return true;
-	if (f->flags & (ABI_F_FIXED | ABI_F_NO_DISABLE))
+	if (flags & (ABI_F_FIXED | ABI_F_NO_DISABLE))
 		return field_cmp(f->is_signed, f->width, req, limit) == 0;
 	return abi_rule_allows(rule, f->is_signed, f->width, req, limit, safe);
 }
@@ -195,8 +210,12 @@ int abi_check_reg(const struct abi_arch *arch, unsigned reg, uint64_t value, boo
 		const struct abi_field *f = &arch->fields[i];
 		uint64_t req_f = (value & abi_field_mask(f)) >> f->shift;
 		uint64_t lim_f = (lim & abi_field_mask(f)) >> f->shift;
+		uint32_t flags;
 
-		if (f->reg != reg || field_allows(arch, i, req_f, lim_f))
+		if (f->reg != reg)
+			continue;
+		flags = abi_field_flags(arch, i, limit);
+		if (field_allows(arch, i, flags, req_f, lim_f))
 			continue;
 		struct abi_violation v = {
 			.reg = (uint16_t)reg,
@@ -204,7 +223,7 @@ int abi_check_reg(const struct abi_arch *arch, unsigned reg, uint64_t value, boo
 			.value = req_f,
 			.limit = lim_f,
 			.rule = abi_field_rule(arch, i, NULL),
-			.flags = f->flags,
+			.flags = flags,
 		};
 		report_add(rep, &v);
 		if (!ret)
@@ -256,6 +275,7 @@ static bool baseline_field(const struct abi_arch *arch, size_t fi, const struct 
 	uint64_t safe, best = (limits[0]->val[f->reg] & abi_field_mask(f)) >> f->shift;
 	enum abi_rule rule = abi_field_rule(arch, fi, &safe);
 	bool all_equal = true, any_zero = field_number(f->is_signed, f->width, best) == 0;
+	uint32_t flags = abi_field_flags(arch, fi, limits[0]);
 
 	for (size_t i = 1; i < n; i++) {
 		uint64_t v = (limits[i]->val[f->reg] & abi_field_mask(f)) >> f->shift;
@@ -265,15 +285,17 @@ static bool baseline_field(const struct abi_arch *arch, size_t fi, const struct 
 			all_equal = false;
 		if (field_number(f->is_signed, f->width, v) == 0)
 			any_zero = true;
+		/* Fixed on one host is fixed for the fleet. */
+		flags |= abi_field_flags(arch, fi, limits[i]);
 		/* VMM-owned and LOWER_SAFE fields take the minimum, HIGHER_* the maximum. */
 		if (rule == ABI_RULE_HIGHER_SAFE || rule == ABI_RULE_HIGHER_OR_ZERO_SAFE ? cmp > 0 : cmp < 0)
 			best = v;
 	}
-	if (all_equal || (f->flags & ABI_F_VMM)) {
+	if (all_equal || (flags & ABI_F_VMM)) {
 		*out = best;
 		return true;
 	}
-	if (f->flags & (ABI_F_FIXED | ABI_F_NO_DISABLE))
+	if (flags & (ABI_F_FIXED | ABI_F_NO_DISABLE))
 		return false;
 	switch (rule) {
 	case ABI_RULE_EXACT:
@@ -332,7 +354,8 @@ int abi_baseline(const struct abi_manifest *const *limits, size_t n, struct abi_
 					.reg = (uint16_t)reg, .field = (int16_t)fi,
 					.value = (limits[0]->val[reg] & abi_field_mask(f)) >> f->shift,
 					.limit = (limits[n - 1]->val[reg] & abi_field_mask(f)) >> f->shift,
-					.rule = abi_field_rule(arch, fi, NULL), .flags = f->flags,
+					.rule = abi_field_rule(arch, fi, NULL),
+					.flags = abi_field_flags(arch, fi, limits[0]),
 				};
 				for (size_t i = 1; i < n; i++) {
 					uint64_t o = (limits[i]->val[reg] & abi_field_mask(f)) >> f->shift;
@@ -423,6 +446,9 @@ void abi_violation_format(const struct abi_arch *arch, const struct abi_violatio
 	if (v->flags & ABI_F_NO_DISABLE)
 		snprintf(buf, len, "%s %s: requested %s, host %s (cannot be hidden: no architectural switch)",
 			 reg, f->name, req, lim);
+	else if (v->flags & ABI_F_HOST_FIXED)
+		snprintf(buf, len, "%s %s: requested %s, host %s (fixed: not in the host's writable mask)", reg,
+			 f->name, req, lim);
 	else if (v->flags & ABI_F_FIXED)
 		snprintf(buf, len, "%s %s: requested %s, host %s (fixed: must equal the host)", reg, f->name, req,
 			 lim);

@@ -34,6 +34,8 @@ enum abi_reg_kind {
 #define ABI_F_FIXED 0x1u      /* not writable: must equal the limit */
 #define ABI_F_NO_DISABLE 0x2u /* no architectural way to hide it: must equal the limit */
 #define ABI_F_VMM 0x4u	      /* owned by the VMM (topology, APIC id): not part of the manifest */
+/* In a violation only: fixed because the host's writable mask leaves the field out. */
+#define ABI_F_HOST_FIXED 0x8u
 
 struct abi_reg {
 	const char *name; /* "cpuid.0x7.0.ebx", "id_aa64pfr0_el1", "riscv.isa_ext.0" */
@@ -88,6 +90,14 @@ struct abi_manifest {
 	const struct abi_arch *arch;
 	uint64_t val[ABI_MAX_REGS];
 	bool present[ABI_MAX_REGS];
+	/*
+	 * A host limit may say which bits of a register the hypervisor lets a VMM change (arm64:
+	 * KVM_ARM_GET_REG_WRITABLE_MASKS). Where writable_known[reg], a field is fixed exactly when
+	 * it lies outside writable[reg], whatever the tables' ABI_F_FIXED says; elsewhere the tables
+	 * decide. Only read from the limit.
+	 */
+	uint64_t writable[ABI_MAX_REGS];
+	bool writable_known[ABI_MAX_REGS];
 	bool frozen; /* the VM has run: only identical writes are accepted */
 };
 
@@ -111,6 +121,13 @@ struct abi_report {
 
 /* The rule in force for a field: an override if the architecture has one. */
 enum abi_rule abi_field_rule(const struct abi_arch *arch, size_t field, uint64_t *safe);
+
+/*
+ * A field's flags on the host with @limit (may be NULL: the tables' flags): ABI_F_FIXED comes from
+ * the limit's writable mask where it has one, with ABI_F_HOST_FIXED added when the mask leaves the
+ * field out.
+ */
+uint32_t abi_field_flags(const struct abi_arch *arch, size_t field, const struct abi_manifest *limit);
 
 /* Value of a field in a register value (sign-extended for signed fields). */
 int64_t abi_field_get(const struct abi_field *f, uint64_t reg);

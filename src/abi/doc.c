@@ -149,6 +149,29 @@ static int parse_registers(json_t *regs, struct abi_doc *doc, char *err, size_t 
 	return 0;
 }
 
+/* A fingerprint's writable masks: which bits of each register the host lets a VMM change. */
+static int parse_writable(json_t *masks, struct abi_doc *doc, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *val;
+
+	if (!json_is_object(masks))
+		return fail(err, errlen, "\"writable\" must be an object");
+	json_object_foreach(masks, key, val) {
+		int reg = abi_find_reg(doc->arch, key);
+		const char *s = json_string_value(val);
+		uint8_t width;
+
+		if (reg < 0)
+			return fail(err, errlen, "writable: unknown %s register \"%s\"", doc->arch->name, key);
+		width = doc->arch->regs[reg].width;
+		if (!s || parse_reg_value(s, width, &doc->m.writable[reg]))
+			return fail(err, errlen, "writable %s: expected a %u-bit value as a string", key, width);
+		doc->m.writable_known[reg] = true;
+	}
+	return 0;
+}
+
 static int parse_features(json_t *feats, struct abi_doc *doc, char *err, size_t errlen)
 {
 	const char *key;
@@ -230,6 +253,8 @@ static int parse_root(json_t *root, struct abi_doc *doc, char *err, size_t errle
 			ret = parse_features(val, doc, err, errlen);
 		else if (!strcmp(key, "host") && doc->kind == ABI_DOC_FINGERPRINT)
 			ret = parse_host(val, &doc->host, err, errlen);
+		else if (!strcmp(key, "writable") && doc->kind == ABI_DOC_FINGERPRINT)
+			ret = parse_writable(val, doc, err, errlen);
 		else
 			ret = fail(err, errlen, "unexpected key \"%s\" in a %s", key, kind);
 		if (ret)
@@ -275,12 +300,20 @@ void abi_doc_apply(const struct abi_doc *doc, const struct abi_manifest *limit, 
 	}
 }
 
+/* "0x..." for a register value, "0x0" for zero. */
+static void format_reg(char *buf, size_t len, uint64_t v)
+{
+	snprintf(buf, len, "%#" PRIx64, v);
+	if (!v)
+		snprintf(buf, len, "0x0");
+}
+
 char *abi_doc_write(const struct abi_manifest *m, const struct abi_host_info *host)
 {
-	json_t *root = json_object(), *regs = json_object();
+	json_t *root = json_object(), *regs = json_object(), *masks = json_object();
 	char *text = NULL;
 
-	if (!root || !regs)
+	if (!root || !regs || !masks)
 		goto out;
 	json_object_set_new(root, "format", json_string(ABI_FORMAT));
 	json_object_set_new(root, "kind", json_string(host ? "fingerprint" : "manifest"));
@@ -295,16 +328,22 @@ char *abi_doc_write(const struct abi_manifest *m, const struct abi_host_info *ho
 	for (size_t reg = 0; reg < m->arch->nregs; reg++) {
 		char v[24];
 
-		if (!m->present[reg])
-			continue;
-		snprintf(v, sizeof(v), "%#" PRIx64, m->val[reg]);
-		if (!m->val[reg])
-			snprintf(v, sizeof(v), "0x0");
-		json_object_set_new(regs, m->arch->regs[reg].name, json_string(v));
+		if (m->present[reg]) {
+			format_reg(v, sizeof(v), m->val[reg]);
+			json_object_set_new(regs, m->arch->regs[reg].name, json_string(v));
+		}
+		/* A fingerprint says what its host lets a VMM change; a manifest has no host. */
+		if (host && m->writable_known[reg]) {
+			format_reg(v, sizeof(v), m->writable[reg]);
+			json_object_set_new(masks, m->arch->regs[reg].name, json_string(v));
+		}
 	}
 	json_object_set(root, "registers", regs);
+	if (json_object_size(masks))
+		json_object_set(root, "writable", masks);
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 out:
+	json_decref(masks);
 	json_decref(regs);
 	json_decref(root);
 	return text;

@@ -34,6 +34,11 @@ int arch_vcpu_init(struct vm *vm, struct vcpu *vcpu);
 const struct abi_arch *arch_abi(void);
 /* This host's guest-ABI limit: what the hypervisor offers minus what bothy cannot virtualize. */
 int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest *limit);
+/*
+ * What identifies the host CPU beyond /proc/cpuinfo's name, for a fingerprint (arm64: MIDR_EL1 as
+ * KVM gives it to a new vCPU); -ENOTSUP where the name is all there is (x86: "model name").
+ */
+int arch_abi_host_cpu(const struct hv_ops *ops, struct hv *hv, char *buf, size_t len);
 /* Exits the architecture's hypercall transport consumes (x86: the I/O-port gate); true if consumed. */
 struct hv_exit;
 bool arch_hcall_exit(struct vcpu *vcpu, const struct hv_exit *exit);

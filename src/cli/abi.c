@@ -55,31 +55,12 @@ int cli_load_abi_doc(const char *path, struct abi_doc *doc, char *err, size_t er
 	return ret;
 }
 
-/* This host's limit, from the hypervisor. */
-static int host_limit(struct abi_manifest *limit)
-{
-	const struct hv_ops *ops = &hv_kvm_ops;
-	struct hv *hv;
-	int ret = ops->open(&hv);
-
-	if (ret) {
-		fprintf(stderr, "bothy: cannot read this host's guest-ABI limit: %s: %s\n", ops->name,
-			strerror(-ret));
-		return ret;
-	}
-	ret = arch_abi_limit(ops, hv, limit);
-	ops->close(hv);
-	if (ret)
-		fprintf(stderr, "bothy: cannot read this host's guest-ABI limit: %s\n", strerror(-ret));
-	return ret;
-}
-
 static void read_cpu_name(char *buf, size_t len)
 {
 	FILE *f = fopen("/proc/cpuinfo", "re");
 	char line[256];
 
-	snprintf(buf, len, "unknown");
+	buf[0] = '\0';
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
@@ -96,17 +77,46 @@ static void read_cpu_name(char *buf, size_t len)
 	fclose(f);
 }
 
-static void host_info(struct abi_host_info *info)
+/* Who this host is: names from uname and /proc/cpuinfo, the CPU's identity from the hypervisor. */
+static void host_info(const struct hv_ops *ops, struct hv *hv, struct abi_host_info *info)
 {
 	struct utsname u;
+	char name[96], id[96];
 
 	memset(info, 0, sizeof(*info));
 	if (uname(&u) == 0) {
 		snprintf(info->hostname, sizeof(info->hostname), "%.63s", u.nodename);
 		snprintf(info->kernel, sizeof(info->kernel), "%.20s %.70s", u.sysname, u.release);
 	}
-	read_cpu_name(info->cpu, sizeof(info->cpu));
+	read_cpu_name(name, sizeof(name));
+	if (!hv || arch_abi_host_cpu(ops, hv, id, sizeof(id)))
+		id[0] = '\0';
+	if (name[0] && id[0])
+		snprintf(info->cpu, sizeof(info->cpu), "%.40s, %.52s", name, id);
+	else
+		snprintf(info->cpu, sizeof(info->cpu), "%s", name[0] ? name : id[0] ? id : "unknown");
 	snprintf(info->bothy, sizeof(info->bothy), "%s", BOTHY_VERSION);
+}
+
+/* This host's limit and (if @info) identity, from the hypervisor. */
+static int host_read(struct abi_manifest *limit, struct abi_host_info *info)
+{
+	const struct hv_ops *ops = &hv_kvm_ops;
+	struct hv *hv;
+	int ret = ops->open(&hv);
+
+	if (ret) {
+		fprintf(stderr, "bothy: cannot read this host's guest-ABI limit: %s: %s\n", ops->name,
+			strerror(-ret));
+		return ret;
+	}
+	ret = arch_abi_limit(ops, hv, limit);
+	if (!ret && info)
+		host_info(ops, hv, info);
+	ops->close(hv);
+	if (ret)
+		fprintf(stderr, "bothy: cannot read this host's guest-ABI limit: %s\n", strerror(-ret));
+	return ret;
 }
 
 static int print_doc(const struct abi_manifest *m, const struct abi_host_info *host)
@@ -132,9 +142,8 @@ static int cmd_fingerprint(int argc, char **argv)
 		fprintf(stderr, "usage: bothy abi fingerprint > host.json\n");
 		return CLI_USAGE;
 	}
-	if (host_limit(&limit))
+	if (host_read(&limit, &info))
 		return CLI_ERROR;
-	host_info(&info);
 	return print_doc(&limit, &info);
 }
 
@@ -147,9 +156,9 @@ static int load_limit(const char *path, struct abi_manifest *limit, char *name, 
 	if (!path) {
 		struct abi_host_info info;
 
-		host_info(&info);
+		host_info(NULL, NULL, &info);
 		snprintf(name, namelen, "this host (%s)", info.hostname);
-		return host_limit(limit) ? CLI_ERROR : 0;
+		return host_read(limit, NULL) ? CLI_ERROR : 0;
 	}
 	if (cli_load_abi_doc(path, &doc, err, sizeof(err))) {
 		fprintf(stderr, "bothy: %s\n", err);
@@ -325,8 +334,9 @@ static int cmd_show(int argc, char **argv)
 		const struct abi_field *f = &arch->fields[fi];
 		char gv[24], hv[24];
 		const char *note = "";
+		uint32_t flags = abi_field_flags(arch, fi, &limit);
 
-		if (f->flags & ABI_F_VMM)
+		if (flags & ABI_F_VMM)
 			continue;
 		show_value(gv, sizeof(gv), f, m.present[f->reg] ? m.val[f->reg] : 0);
 		show_value(hv, sizeof(hv), f, limit.present[f->reg] ? limit.val[f->reg] : 0);
@@ -336,7 +346,7 @@ static int cmd_show(int argc, char **argv)
 			note = violated[fi] ? "  (NOT ALLOWED)" : "  (changed)";
 		printf("%-24s %-24s %12s %12s  %s%s%s\n", arch->regs[f->reg].name, f->name, gv, hv,
 		       abi_rule_name(abi_field_rule(arch, fi, NULL)),
-		       f->flags & ABI_F_NO_DISABLE ? ",no-disable" : f->flags & ABI_F_FIXED ? ",fixed" : "", note);
+		       flags & ABI_F_NO_DISABLE ? ",no-disable" : flags & ABI_F_FIXED ? ",fixed" : "", note);
 	}
 	if (rep.count) {
 		printf("this host cannot run it (%zu problem%s):\n", rep.count, rep.count == 1 ? "" : "s");

@@ -233,9 +233,12 @@ struct hv_ops {
 	int (*arm64_set_one_reg)(struct hv_vcpu *vcpu, uint64_t id, uint64_t value);
 	/*
 	 * What a new VM gets: reads @n registers by id from a scratch VM with one vCPU (ONE_REG needs a
-	 * vCPU); present[i] is false for a register this host does not have.
+	 * vCPU); present[i] is false for a register this host does not have. writable[i] is the mask of
+	 * bits of register i a VMM may change (KVM_ARM_GET_REG_WRITABLE_MASKS), with writable_known[i]
+	 * false where the hypervisor cannot say (an older KVM, a register outside its ranges).
 	 */
-	int (*arm64_host_regs)(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present);
+	int (*arm64_host_regs)(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present,
+			       uint64_t *writable, bool *writable_known);
 	/*
 	 * The SMCCC filter: HVC/SMC calls with ids in [base, base + count) are handled by the
 	 * hypervisor, denied (NOT_SUPPORTED) or forwarded (HV_EXIT_HYPERCALL). Before any vCPU runs;

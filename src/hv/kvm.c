@@ -33,6 +33,21 @@ struct kvm_smccc_filter {
 	__u8 pad[15];
 };
 #endif
+/*
+ * The ID registers' writable masks (Linux 6.7); values of include/uapi/linux/kvm.h and
+ * arch/arm64/include/uapi/asm/kvm.h, which bookworm's 6.1 headers predate.
+ */
+#ifndef KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES
+#define KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES 230
+#define KVM_ARM_FEATURE_ID_RANGE 0
+#define KVM_ARM_FEATURE_ID_RANGE_SIZE (3 * 8 * 8)
+struct reg_mask_range {
+	__u64 addr;
+	__u32 range;
+	__u32 reserved[13];
+};
+#define KVM_ARM_GET_REG_WRITABLE_MASKS _IOR(KVMIO, 0xb6, struct reg_mask_range)
+#endif
 #endif
 
 /* vcpu_kick interrupts KVM_RUN with this signal; its handler does nothing. */
@@ -910,7 +925,55 @@ static int kvm_arm64_set_one_reg(struct hv_vcpu *vcpu, uint64_t id, uint64_t val
 	return arm64_id_ok(id) ? xioctl(vcpu->fd, KVM_SET_ONE_REG, &one) : -EINVAL;
 }
 
-static int kvm_arm64_host_regs(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present)
+/*
+ * A system register's slot in KVM's feature ID range (op0 3, op1 0, 1 or 3, CRn 0, CRm 0..7, op2
+ * 0..7; op1 3 takes the third block of 64), as KVM_ARM_FEATURE_ID_RANGE_IDX numbers it; -1 outside.
+ */
+static int arm64_feature_id_index(uint64_t id)
+{
+	unsigned op0 = (unsigned)((id & KVM_REG_ARM64_SYSREG_OP0_MASK) >> KVM_REG_ARM64_SYSREG_OP0_SHIFT);
+	unsigned op1 = (unsigned)((id & KVM_REG_ARM64_SYSREG_OP1_MASK) >> KVM_REG_ARM64_SYSREG_OP1_SHIFT);
+	unsigned crn = (unsigned)((id & KVM_REG_ARM64_SYSREG_CRN_MASK) >> KVM_REG_ARM64_SYSREG_CRN_SHIFT);
+	unsigned crm = (unsigned)((id & KVM_REG_ARM64_SYSREG_CRM_MASK) >> KVM_REG_ARM64_SYSREG_CRM_SHIFT);
+	unsigned op2 = (unsigned)((id & KVM_REG_ARM64_SYSREG_OP2_MASK) >> KVM_REG_ARM64_SYSREG_OP2_SHIFT);
+
+	if ((id & KVM_REG_ARM_COPROC_MASK) != KVM_REG_ARM64_SYSREG || op0 != 3 || crn || crm > 7 || op1 == 2 ||
+	    op1 > 3)
+		return -1;
+	return (int)(((op1 == 3 ? 2u : op1) << 6) | crm << 3 | op2);
+}
+
+/* The writable masks of @ids where KVM has them (Linux 6.7+); elsewhere writable_known stays false. */
+static void arm64_writable_masks(struct hv_vm *vm, const uint64_t *ids, unsigned n, uint64_t *writable,
+				 bool *writable_known)
+{
+	uint64_t masks[KVM_ARM_FEATURE_ID_RANGE_SIZE];
+	struct reg_mask_range range = { .addr = (uintptr_t)masks, .range = KVM_ARM_FEATURE_ID_RANGE };
+	int ranges = xioctl(vm->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES);
+
+	for (unsigned i = 0; i < n; i++) {
+		writable[i] = 0;
+		writable_known[i] = false;
+	}
+	/* The capability is a set of range numbers, one bit each. */
+	if (ranges <= 0 || !(ranges & (1 << KVM_ARM_FEATURE_ID_RANGE)))
+		return;
+	if (xioctl(vm->fd, KVM_ARM_GET_REG_WRITABLE_MASKS, &range)) {
+		log_warn("KVM_ARM_GET_REG_WRITABLE_MASKS failed; the guest-ABI tables' fixed fields stand in");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int idx = arm64_feature_id_index(ids[i]);
+
+		if (idx >= 0) {
+			writable[i] = masks[idx];
+			writable_known[i] = true;
+		}
+	}
+}
+
+static int kvm_arm64_host_regs(struct hv *hv, const uint64_t *ids, unsigned n, uint64_t *values, bool *present,
+			       uint64_t *writable, bool *writable_known)
 {
 	struct hv_vm *vm;
 	struct hv_vcpu *vcpu;
@@ -926,6 +989,7 @@ static int kvm_arm64_host_regs(struct hv *hv, const uint64_t *ids, unsigned n, u
 		values[i] = 0;
 		present[i] = kvm_arm64_get_one_reg(vcpu, ids[i], &values[i]) == 0;
 	}
+	arm64_writable_masks(vm, ids, n, writable, writable_known);
 	kvm_vcpu_destroy(vcpu);
 destroy_vm:
 	kvm_vm_destroy(vm);

@@ -180,6 +180,74 @@ static void test_fixed_no_disable_vmm(void **state)
 	assert_non_null(strstr(line, "cannot be hidden"));
 }
 
+/*
+ * A host limit with writable masks (arm64 KVM_ARM_GET_REG_WRITABLE_MASKS): a field outside the mask
+ * must equal the host, whatever the tables say, and the violation says why; a field the tables
+ * mark fixed is free under its rule when the mask includes it; without masks the tables decide.
+ */
+static void test_host_writable_mask(void **state)
+{
+	struct abi_manifest limit, m;
+	struct abi_report rep = { 0 };
+	char line[256];
+
+	(void)state;
+	limit_init(&limit, put(F_LOWER, put(F_HIGHER, 0, 2), 3), 0, 0x3, 0x55);
+	m = limit;
+	m.val[R_FEAT] = put(F_LOWER, m.val[R_FEAT], 1);
+	assert_int_equal(abi_check(&m, &limit, &rep), 0); /* no mask: the rule allows lowering */
+	limit.writable_known[R_FEAT] = true;
+	limit.writable[R_FEAT] = abi_field_mask(&t_fields[F_HIGHER]);
+	assert_int_equal(abi_check(&m, &limit, &rep), -E2BIG);
+	assert_int_equal(rep.count, 1);
+	assert_int_equal(rep.v[0].field, F_LOWER);
+	assert_true(rep.v[0].flags & ABI_F_HOST_FIXED);
+	abi_violation_format(&t_arch, &rep.v[0], line, sizeof(line));
+	assert_string_equal(line, "feat lower: requested 1, host 3 (fixed: not in the host's writable mask)");
+	/* Refused before anything is written, as KVM would refuse it. */
+	assert_int_equal(abi_set_reg(&m, &limit, R_FEAT, m.val[R_FEAT], NULL), -E2BIG);
+	/* Partly writable is not writable. */
+	limit.writable[R_FEAT] = abi_field_mask(&t_fields[F_LOWER]) & ~1ull;
+	assert_int_equal(abi_check(&m, &limit, NULL), -E2BIG);
+	/* In the mask: the field's rule applies again (above the limit is still refused). */
+	limit.writable[R_FEAT] = abi_field_mask(&t_fields[F_LOWER]);
+	assert_int_equal(abi_check(&m, &limit, NULL), 0);
+	m.val[R_FEAT] = put(F_LOWER, m.val[R_FEAT], 4);
+	assert_int_equal(abi_check(&m, &limit, NULL), -E2BIG);
+	/* Statically fixed, but the host's mask lets it change: the rule (EXACT, safe 0) decides. */
+	m = limit;
+	m.val[R_FIXED] = 0;
+	memset(&rep, 0, sizeof(rep));
+	assert_int_equal(abi_check(&m, &limit, &rep), -E2BIG); /* no mask for R_FIXED: vendor is fixed */
+	assert_int_equal(rep.v[0].field, F_VENDOR);
+	limit.writable_known[R_FIXED] = true;
+	limit.writable[R_FIXED] = 0xff;
+	assert_int_equal(abi_check(&m, &limit, NULL), 0);
+	m.val[R_FIXED] = 0x01;
+	assert_int_equal(abi_check(&m, &limit, NULL), -E2BIG); /* EXACT: 1 is neither host nor safe */
+	assert_false(abi_field_flags(&t_arch, F_VENDOR, &limit) & ABI_F_FIXED);
+	assert_true(abi_field_flags(&t_arch, F_VENDOR, NULL) & ABI_F_FIXED);
+	assert_true(abi_field_flags(&t_arch, F_NODIS, &limit) & ABI_F_HOST_FIXED);
+}
+
+/* The fleet baseline: a field fixed on any host (by its mask) has no common value when hosts differ. */
+static void test_baseline_host_fixed(void **state)
+{
+	struct abi_manifest h[2], out;
+	const struct abi_manifest *p[2] = { &h[0], &h[1] };
+	struct abi_report rep = { 0 };
+
+	(void)state;
+	limit_init(&h[0], put(F_LOWER, 0, 3), 0, 0x1, 0x55);
+	limit_init(&h[1], put(F_LOWER, 0, 2), 0, 0x1, 0x55);
+	assert_int_equal(abi_baseline(p, 2, &out, &rep), 0);
+	assert_int_equal(abi_field_get(&t_fields[F_LOWER], out.val[R_FEAT]), 2);
+	h[1].writable_known[R_FEAT] = true;
+	h[1].writable[R_FEAT] = 0;
+	assert_int_equal(abi_baseline(p, 2, &out, &rep), -EINVAL);
+	assert_int_equal(rep.v[0].field, F_LOWER);
+}
+
 static void test_every_violation_reported(void **state)
 {
 	struct abi_manifest limit, m;
@@ -426,6 +494,26 @@ static void test_doc_roundtrip(void **state)
 	assert_string_equal(doc.host.hostname, "h1");
 	assert_memory_equal(doc.m.val, m.val, sizeof(m.val));
 	assert_memory_equal(doc.m.present, m.present, sizeof(m.present));
+	/* A fingerprint carries its host's writable masks; a manifest does not. */
+	m.writable_known[2] = true;
+	m.writable[2] = 0xf0;
+	m.writable_known[4] = true;
+	text = abi_doc_write(&m, &host);
+	assert_non_null(text);
+	assert_int_equal(parse(text, err), 0);
+	free(text);
+	assert_memory_equal(doc.m.writable_known, m.writable_known, sizeof(m.writable_known));
+	assert_int_equal(doc.m.writable[2], 0xf0);
+	assert_int_equal(doc.m.writable[4], 0);
+	text = abi_doc_write(&m, NULL);
+	assert_non_null(text);
+	assert_null(strstr(text, "writable"));
+	free(text);
+	assert_int_equal(parse("{\"format\":\"bothy-abi/1\",\"kind\":\"manifest\",\"arch\":\"x86_64\","
+			       "\"writable\":{}}", err), -EINVAL);
+	assert_int_equal(parse("{\"format\":\"bothy-abi/1\",\"kind\":\"fingerprint\",\"arch\":\"x86_64\","
+			       "\"writable\":{\"nope\":\"0x1\"}}", err), -EINVAL);
+	assert_non_null(strstr(err, "nope"));
 }
 
 /* --- the architectures' tables ------------------------------------------- */
@@ -500,6 +588,8 @@ int main(void)
 		cmocka_unit_test(test_signed_fields),
 		cmocka_unit_test(test_override_wins),
 		cmocka_unit_test(test_fixed_no_disable_vmm),
+		cmocka_unit_test(test_host_writable_mask),
+		cmocka_unit_test(test_baseline_host_fixed),
 		cmocka_unit_test(test_every_violation_reported),
 		cmocka_unit_test(test_undescribed_bits_einval),
 		cmocka_unit_test(test_freeze_after_run),

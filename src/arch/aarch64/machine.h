@@ -31,6 +31,16 @@ struct arm64_machine {
 /* abi.c: writes the VM's guest-ABI manifest into @vcpu (before the first run). */
 struct vcpu;
 int arm64_abi_apply(struct vm *vm, struct vcpu *vcpu);
+/*
+ * abi.c: writes register @reg of @m into one vCPU through ONE_REG, as arm64_abi_apply does for
+ * each register; a refusal is logged with what KVM means by it (EBUSY: the VM has run; EINVAL:
+ * bits KVM does not know; E2BIG: above its limit) and its errno returned.
+ */
+struct hv_ops;
+struct hv_vcpu;
+struct abi_manifest;
+int arm64_abi_write_reg(const struct hv_ops *ops, struct hv_vcpu *vcpu, unsigned vcpu_index,
+			const struct abi_manifest *m, unsigned reg);
 /* hcall.c: programs the VM's hypercall filter ranges into the hypervisor's SMCCC filter. */
 int arm64_hcall_filter_init(struct vm *vm);
 

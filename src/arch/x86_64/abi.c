@@ -105,6 +105,15 @@ int arch_abi_limit(const struct hv_ops *ops, struct hv *hv, struct abi_manifest 
 	return 0;
 }
 
+int arch_abi_host_cpu(const struct hv_ops *ops, struct hv *hv, char *buf, size_t len)
+{
+	(void)ops;
+	(void)hv;
+	(void)buf;
+	(void)len;
+	return -ENOTSUP; /* /proc/cpuinfo's "model name" says it all */
+}
+
 void x86_abi_apply_cpuid(const struct abi_manifest *m, struct hv_x86_cpuid_entry *cpuid, unsigned nent)
 {
 	const struct abi_arch *arch = m->arch;
