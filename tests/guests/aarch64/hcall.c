@@ -78,7 +78,7 @@ static void call(const char *name, uint64_t fid, const uint64_t a[NARGS])
 
 int main(void)
 {
-	static const uint64_t none[NARGS];
+	static const uint64_t none[NARGS], bits128[NARGS] = { 128 }, bits193[NARGS] = { 193 };
 	uint64_t all[NARGS];
 
 	/* Xn = n << 32 | n: every register distinct, both halves set. */
@@ -101,6 +101,13 @@ int main(void)
 	call("trng", 0x84000050, none);
 	/* An id in no range: KVM answers NOT_SUPPORTED. */
 	call("none", 0xc6000300, none);
+	/* TRNG_GET_UUID: KVM's back end, or bothy's when the test hands the TRNG range to bothy. */
+	call("trnguid", 0x84000052, none);
+	/* TRNG_RND64 for 128 bits (X1 = 0, X2:X3 the bits), and for 193 (INVALID_PARAMETER). */
+	call("rnd64", 0xc4000053, bits128);
+	call("rnd64bad", 0xc4000053, bits193);
+	/* Vendor hypervisor features: KVM's bitmap, or bothy's service bitmaps from the guest ABI. */
+	call("feat", 0x86000000, none);
 	puts_uart("HC done\r\n");
 	return 0;
 }
