@@ -89,7 +89,7 @@ static void host_info(const struct hv_ops *ops, struct hv *hv, struct abi_host_i
 		snprintf(info->kernel, sizeof(info->kernel), "%.20s %.70s", u.sysname, u.release);
 	}
 	read_cpu_name(name, sizeof(name));
-	if (!hv || arch_abi_host_cpu(ops, hv, id, sizeof(id)))
+	if (!ops || !hv || arch_abi_host_cpu(ops, hv, id, sizeof(id)))
 		id[0] = '\0';
 	if (name[0] && id[0])
 		snprintf(info->cpu, sizeof(info->cpu), "%.40s, %.52s", name, id);
