@@ -61,6 +61,7 @@ static int vm_devices_create(struct vm *vm)
 			.path = cfg->disks[i].path,
 			.readonly = cfg->disks[i].readonly,
 			.serial = cfg->disks[i].serial,
+			.nr_queues = cfg->ncpus < VIRTIO_MAX_QUEUES ? cfg->ncpus : VIRTIO_MAX_QUEUES,
 		};
 
 		ret = virtio_blk_create(vm->gmem, &p, i, &vdev);

@@ -95,10 +95,10 @@ static bool image_is_zero(const char *path, uint64_t off, size_t len)
 	return ok;
 }
 
-static int disk_setup_in(void **state, const char *dir, bool readonly, const char *serial)
+static int disk_setup_in(void **state, const char *dir, bool readonly, const char *serial, unsigned nr_queues)
 {
 	struct disk *d = calloc(1, sizeof(*d));
-	struct virtio_blk_params p = { .readonly = readonly, .serial = serial };
+	struct virtio_blk_params p = { .readonly = readonly, .serial = serial, .nr_queues = nr_queues };
 	int fd;
 
 	assert_non_null(d);
@@ -116,12 +116,17 @@ static int disk_setup_in(void **state, const char *dir, bool readonly, const cha
 
 static int disk_setup(void **state)
 {
-	return disk_setup_in(state, "/tmp", false, NULL);
+	return disk_setup_in(state, "/tmp", false, NULL, 0);
+}
+
+static int disk_setup_mq(void **state)
+{
+	return disk_setup_in(state, "/tmp", false, NULL, 4);
 }
 
 static int disk_setup_ro(void **state)
 {
-	return disk_setup_in(state, "/tmp", true, NULL);
+	return disk_setup_in(state, "/tmp", true, NULL, 0);
 }
 
 static int disk_teardown(void **state)
@@ -213,6 +218,7 @@ static void test_config_and_features(void **state)
 	assert_int_equal(d->vdev->device_id, VIRTIO_ID_BLOCK);
 	assert_int_equal(d->vdev->nr_queues, 1);
 	assert_int_equal(d->vdev->queues[0].max_size, VIRTIO_BLK_QUEUE_SIZE);
+	assert_false(f & (1ULL << VIRTIO_BLK_F_MQ)); /* one queue: num_queues is not offered */
 	assert_true(f & (1ULL << VIRTIO_BLK_F_SEG_MAX));
 	assert_true(f & (1ULL << VIRTIO_BLK_F_BLK_SIZE));
 	assert_true(f & (1ULL << VIRTIO_BLK_F_FLUSH));
@@ -399,7 +405,7 @@ static void test_get_id_given_serial(void **state)
 	uint8_t id[20];
 	uint32_t used;
 
-	assert_int_equal(disk_setup_in(state, "/tmp", false, "0123456789abcdefghij"), 0);
+	assert_int_equal(disk_setup_in(state, "/tmp", false, "0123456789abcdefghij", 0), 0);
 	d = *state;
 	assert_int_equal(simple_req(d->vdev, VIRTIO_BLK_T_GET_ID, 0, NULL, 0, id, sizeof(id), &used),
 			 VIRTIO_BLK_S_OK);
@@ -539,7 +545,7 @@ static void test_write_zeroes(void **state)
 /* tmpfs has no ZERO_RANGE: the backend falls back to writing zeros. */
 static void test_write_zeroes_fallback(void **state)
 {
-	if (access("/dev/shm", W_OK) != 0 || disk_setup_in(state, "/dev/shm", false, NULL) != 0)
+	if (access("/dev/shm", W_OK) != 0 || disk_setup_in(state, "/dev/shm", false, NULL, 0) != 0)
 		skip();
 	check_write_zeroes(*state);
 	disk_teardown(state);
@@ -699,12 +705,12 @@ static void test_lock_conflicts(void **state)
 #define RING_BUFS 0x10000
 #define RING_SIZE 16
 
-static unsigned notify_queue_calls, notify_config_calls;
+static unsigned notify_queue_calls, notify_config_calls, notify_last_queue;
 
 static void fake_notify_queue(struct virtio_dev *vdev, unsigned q)
 {
 	(void)vdev;
-	(void)q;
+	notify_last_queue = q;
 	notify_queue_calls++;
 }
 
@@ -726,7 +732,8 @@ struct ring {
 	uint64_t next_buf;
 };
 
-static void ring_setup(struct ring *r, struct disk *d)
+/* A ring of RING_SIZE on the device's queue @q. */
+static void ring_setup_q(struct ring *r, struct disk *d, unsigned q)
 {
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(gmem_create(&r->gm), 0);
@@ -734,13 +741,18 @@ static void ring_setup(struct ring *r, struct disk *d)
 	r->vdev = d->vdev;
 	r->vdev->gmem = r->gm;
 	r->vdev->transport = &fake_transport;
-	r->vdev->queues[0].size = RING_SIZE;
-	r->vdev->queues[0].desc_gpa = RING_DESC;
-	r->vdev->queues[0].avail_gpa = RING_AVAIL;
-	r->vdev->queues[0].used_gpa = RING_USED;
-	assert_int_equal(virtq_enable(&r->vdev->queues[0], r->gm, false, false), 0);
+	r->vdev->queues[q].size = RING_SIZE;
+	r->vdev->queues[q].desc_gpa = RING_DESC;
+	r->vdev->queues[q].avail_gpa = RING_AVAIL;
+	r->vdev->queues[q].used_gpa = RING_USED;
+	assert_int_equal(virtq_enable(&r->vdev->queues[q], r->gm, false, false), 0);
 	r->next_buf = RING_BUFS;
-	notify_queue_calls = notify_config_calls = 0;
+	notify_queue_calls = notify_config_calls = notify_last_queue = 0;
+}
+
+static void ring_setup(struct ring *r, struct disk *d)
+{
+	ring_setup_q(r, d, 0);
 }
 
 /* Guest buffer of @len bytes; returns its address. */
@@ -864,6 +876,47 @@ static void test_ring_batch_one_interrupt(void **state)
 	d->vdev->ops->queue_notify(d->vdev, 0);
 	assert_int_equal(ring_used_idx(&r), 3);
 	assert_int_equal(notify_queue_calls, 1);
+	d->vdev->gmem = NULL;
+	gmem_destroy(r.gm);
+}
+
+/* VIRTIO_BLK_F_MQ: num_queues request queues, each served on its own kick, its own interrupt. */
+static void test_multiqueue(void **state)
+{
+	struct disk *d = *state;
+	struct virtio_blk_params p = { .path = d->path, .nr_queues = VIRTIO_MAX_QUEUES + 1 };
+	struct virtio_dev *vdev = NULL;
+	struct ring r;
+	uint8_t hdr[16], back[512];
+	uint64_t st, buf;
+	uint16_t h, nq;
+	uint32_t id, len;
+
+	assert_int_equal(d->vdev->nr_queues, 4);
+	assert_true(virtio_dev_features(d->vdev) & (1ULL << VIRTIO_BLK_F_MQ));
+	virtio_dev_config_read(d->vdev, VIRTIO_BLK_CFG_NUM_QUEUES, &nq, 2);
+	assert_int_equal(le16toh(nq), 4);
+	for (unsigned q = 0; q < 4; q++)
+		assert_int_equal(d->vdev->queues[q].max_size, VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(virtio_blk_create(NULL, &p, 0, &vdev), -EINVAL); /* more than a device has */
+
+	ring_setup_q(&r, d, 3);
+	hdr_make(hdr, VIRTIO_BLK_T_IN, 2);
+	h = ring_desc(&r, ring_buf(&r, hdr, 16), 16, false, false);
+	ring_desc(&r, buf = ring_buf(&r, NULL, sizeof(back)), sizeof(back), true, false);
+	ring_desc(&r, st = ring_buf(&r, NULL, 1), 1, true, true);
+	ring_make_avail(&r, h);
+	d->vdev->ops->queue_notify(d->vdev, 3);
+	assert_int_equal(ring_used_idx(&r), 1);
+	ring_used_elem(&r, 0, &id, &len);
+	assert_int_equal(id, h);
+	assert_int_equal(len, sizeof(back) + 1);
+	assert_int_equal(ring_byte(&r, st), VIRTIO_BLK_S_OK);
+	assert_int_equal(gmem_read(r.gm, buf, back, sizeof(back)), 0);
+	for (size_t i = 0; i < sizeof(back); i++)
+		assert_int_equal(back[i], pattern(2 * 512 + i));
+	assert_int_equal(notify_queue_calls, 1);
+	assert_int_equal(notify_last_queue, 3);
 	d->vdev->gmem = NULL;
 	gmem_destroy(r.gm);
 }
@@ -1010,6 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_size_rounded_down),
 		cmocka_unit_test(test_lock_conflicts),
 		cmocka_unit_test_setup_teardown(test_ring_batch_one_interrupt, disk_setup, disk_teardown),
+		cmocka_unit_test_setup_teardown(test_multiqueue, disk_setup_mq, disk_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_malformed_chain_breaks, disk_setup, disk_teardown),
 		cmocka_unit_test_setup_teardown(test_ring_indirect_seg_max, disk_setup, disk_teardown),
 	};

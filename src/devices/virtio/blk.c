@@ -245,16 +245,16 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 	return written + 1;
 }
 
+/* Any request queue: one worker serves them all, a batch at a time, one interrupt per batch. */
 static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_blk *blk = vdev->priv;
+	struct virtq *vq = &vdev->queues[q];
 	bool pushed = false;
 
-	if (q != 0)
-		return;
 	while (!virtio_dev_broken(vdev)) {
 		uint32_t used;
-		int ret = virtq_pop(&vdev->queues[0], &blk->req);
+		int ret = virtq_pop(vq, &blk->req);
 
 		if (ret == 0)
 			break;
@@ -265,12 +265,11 @@ static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 		used = virtio_blk_handle_req(vdev, &blk->req);
 		if (virtio_dev_broken(vdev))
 			break;
-		virtq_push(&vdev->queues[0], &blk->req, used);
+		virtq_push(vq, &blk->req, used);
 		pushed = true;
 	}
-	/* One interrupt for the whole batch. */
 	if (pushed)
-		virtio_dev_queue_done(vdev, 0);
+		virtio_dev_queue_done(vdev, q);
 }
 
 static void blk_destroy(struct virtio_dev *vdev)
@@ -310,12 +309,13 @@ static int blk_set_serial(struct virtio_blk *blk, const struct virtio_blk_params
 	return 0;
 }
 
-static void blk_fill_config(struct virtio_blk *blk)
+static void blk_fill_config(struct virtio_blk *blk, unsigned nr_queues)
 {
 	uint8_t *c = blk->config;
 
 	memset(c, 0, sizeof(blk->config));
 	blk_put_le64(c + VIRTIO_BLK_CFG_CAPACITY, blk->sectors);
+	c[VIRTIO_BLK_CFG_NUM_QUEUES] = (uint8_t)nr_queues; /* le16; at most VIRTIO_MAX_QUEUES */
 	blk_put_le32(c + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX);
 	blk_put_le32(c + VIRTIO_BLK_CFG_BLK_SIZE, BLOCK_SECTOR_SIZE);
 	if (blk->readonly)
@@ -331,14 +331,18 @@ static void blk_fill_config(struct virtio_blk *blk)
 int virtio_blk_create(struct gmem *gm, const struct virtio_blk_params *p, unsigned index,
 		      struct virtio_dev **out)
 {
-	static const uint16_t sizes[1] = { VIRTIO_BLK_QUEUE_SIZE };
+	uint16_t sizes[VIRTIO_MAX_QUEUES];
 	struct virtio_blk *blk;
+	unsigned nr_queues;
 	uint64_t features;
 	char name[32];
 	int ret;
 
-	if (!p || !p->path)
+	if (!p || !p->path || p->nr_queues > VIRTIO_MAX_QUEUES)
 		return -EINVAL;
+	nr_queues = p->nr_queues ? p->nr_queues : 1;
+	for (unsigned q = 0; q < nr_queues; q++)
+		sizes[q] = VIRTIO_BLK_QUEUE_SIZE;
 	blk = calloc(1, sizeof(*blk));
 	if (!blk)
 		return -ENOMEM;
@@ -350,15 +354,17 @@ int virtio_blk_create(struct gmem *gm, const struct virtio_blk_params *p, unsign
 		goto free_blk;
 	blk->sectors = block_sectors(blk->disk);
 	blk->readonly = p->readonly;
-	blk_fill_config(blk);
+	blk_fill_config(blk, nr_queues);
 
 	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH);
+	if (nr_queues > 1)
+		features |= 1ULL << VIRTIO_BLK_F_MQ;
 	if (p->readonly)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	else
 		features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	snprintf(name, sizeof(name), "virtio-blk%u", index);
-	ret = virtio_dev_init(&blk->vdev, name, VIRTIO_ID_BLOCK, features, 1, sizes, &blk_ops, blk);
+	ret = virtio_dev_init(&blk->vdev, name, VIRTIO_ID_BLOCK, features, nr_queues, sizes, &blk_ops, blk);
 	if (ret) {
 		log_err("%s: cannot create the device: %s", name, strerror(-ret));
 		goto close_disk;

@@ -17,6 +17,11 @@ struct virtio_blk_params {
 	const char *path; /* raw image */
 	bool readonly;
 	const char *serial; /* VIRTIO_BLK_T_GET_ID; NULL: derived from the file name */
+	/*
+	 * Request queues (VIRTIO_BLK_F_MQ), 1..VIRTIO_MAX_QUEUES; 0 means 1. One per vCPU lets the
+	 * guest complete each request on the CPU that issued it, without an IPI.
+	 */
+	unsigned nr_queues;
 };
 int virtio_blk_create(struct gmem *gm, const struct virtio_blk_params *p, unsigned index,
 		      struct virtio_dev **out);
