@@ -13,12 +13,13 @@ timed() {
 	sed 's/elapsed_ms=//; s/status=//' "$WORK/one" >>"$WORK/$name"
 }
 
-# stats NAME: "median min max n" of the elapsed times in $WORK/NAME.
+# stats NAME [DECIMALS]: "median min max n" of the first column of $WORK/NAME (default 1 decimal).
 stats() {
-	cut -d' ' -f1 "$WORK/$1" | sort -n | awk '{ v[NR] = $1 } END {
+	cut -d' ' -f1 "$WORK/$1" | sort -n | awk -v d="${2:-1}" '{ v[NR] = $1 } END {
 		if (NR == 0) { print "nan nan nan 0"; exit }
 		m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-		printf "%.1f %.1f %.1f %d\n", m, v[1], v[NR], NR }'
+		f = "%." d "f"
+		printf f " " f " " f " %d\n", m, v[1], v[NR], NR }'
 }
 
 # statuses NAME: the distinct exit statuses seen.
