@@ -7,8 +7,9 @@
 #                          [--shell] [--keep]
 #
 # Results come back over the host's serial console as "@@RESULT <name> <pass|fail|skip> <reason>"
-# lines. They are printed unprefixed (and written to --results FILE); every other console line is
-# printed with a "host| " prefix; the whole console goes to $BOTHY_CACHE/logs/host-<time>.log.
+# lines. They are printed unprefixed (and written to --results FILE); every other console line but
+# the host's "@@HOST-ALIVE <uptime>" heartbeat (every 30 s) is printed with a "host| " prefix; the
+# whole console goes to $BOTHY_CACHE/logs/host-<time>.log.
 #
 # Exit status: 0 if the host ran to its end (whatever the tests said: count the @@RESULT lines), or
 # if QEMU cannot be installed here (then "@@RESULT tier3 skip ..."); 1 for usage or preparation
@@ -252,12 +253,21 @@ ip link set lo up 2>/dev/null
 up() { cut -d' ' -f1 /proc/uptime; }
 . /etc/bothy-host.conf
 echo "@@HOST-UP $(up) $(uname -r)"
+# Heartbeat: a line every 30 s while the host lives, so the runner can tell a quiet test (the suite
+# prints nothing while a test runs) from a wedged host (no line at all for BOTHY_HOST_IDLE s).
+# Not in shell mode: that console is someone's terminal.
+hb=
+if [ "$BOTHY_HOST_MODE" != shell ]; then
+	(while sleep 30; do echo "@@HOST-ALIVE $(up)"; done) </dev/null &
+	hb=$!
+fi
 modfail=
 while read -r m args; do
 	[ -n "$m" ] || continue
 	err=$(insmod "/lib/modules/$m.ko" $args 2>&1) || modfail="$modfail $m($(echo ${err#insmod: }))"
 done </lib/modules/load-order
 end() {
+	[ -z "$hb" ] || kill "$hb" 2>/dev/null
 	echo "@@HOST-DONE $(up)"
 	sync
 	poweroff -f
@@ -481,6 +491,7 @@ timeout -k 10 "$timeout" "${qemu_cmd[@]}" -display none -serial stdio </dev/null
 			[ -z "$results" ] || echo "$line" >>"$results" ;;
 		@@HOST-UP\ *)
 			echo "host| $line (booted $(elapsed "$t_boot") s after QEMU start)" ;;
+		@@HOST-ALIVE\ *) ;;	# the host's heartbeat: the log has it, the terminal need not
 		*)	echo "host| $line" ;;
 		esac
 	done
