@@ -7,13 +7,14 @@
 #                          [--shell] [--keep]
 #
 # Results come back over the host's serial console as "@@RESULT <name> <pass|fail|skip> <reason>"
-# lines. They are printed unprefixed (and written to --results FILE); every other console line is
-# printed with a "host| " prefix; the whole console goes to $BOTHY_CACHE/logs/host-<time>.log.
+# lines. They are printed unprefixed (and written to --results FILE); every other console line but
+# the host's "@@HOST-ALIVE <uptime>" heartbeat (every 30 s) is printed with a "host| " prefix; the
+# whole console goes to $BOTHY_CACHE/logs/host-<time>.log.
 #
 # Exit status: 0 if the host ran to its end (whatever the tests said: count the @@RESULT lines), or
 # if QEMU cannot be installed here (then "@@RESULT tier3 skip ..."); 1 for usage or preparation
-# errors; 2 if the host did not boot, timed out, or had no /dev/kvm ("@@RESULT host-boot fail" or
-# "@@RESULT host-kvm fail").
+# errors; 2 if the host did not boot, timed out, wedged (no console line for BOTHY_HOST_IDLE s) or
+# had no /dev/kvm ("@@RESULT host-boot fail" or "@@RESULT host-kvm fail").
 #
 # The emulator is QEMU from bookworm-backports (10.x), unpacked into the cache: bookworm's QEMU 7.2
 # TCG crashes the 6.12 host kernel in about a third of boots (garbage EFLAGS, double faults).
@@ -28,7 +29,9 @@
 # BOTHY_BENCH_TIMEOUT (per benchmark, default 600); BOTHY_HOST_MEM (MiB, default 4096);
 # BOTHY_HOST_CPUS (default 2); BOTHY_HOST_APPEND (extra host kernel parameters);
 # BOTHY_HOST_QEMU (emulator binary to use instead); BOTHY_BENCH_QEMU (QEMU to copy into the host);
-# BOTHY_SUITE_VERBOSE=1 (print every test's whole output).
+# BOTHY_SUITE_VERBOSE=1 (print every test's whole output); BOTHY_HOST_IDLE (seconds without any
+# console line, once the host is up, after which it counts as wedged and is stopped: default 180,
+# more than 30, the host's heartbeat; 0: wait for --timeout).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -141,6 +144,11 @@ if [ -n "$payloads" ] && [ ! -d "$payloads" ]; then
 	payloads=
 fi
 case $timeout in ''|*[!0-9]*) die "--timeout wants whole seconds, got '$timeout'" ;; esac
+idle=${BOTHY_HOST_IDLE:-180}
+case $idle in ''|*[!0-9]*) die "BOTHY_HOST_IDLE wants whole seconds, got '$idle'" ;; esac
+# A limit within the host's 30 s heartbeat would stop a healthy host between two beats.
+[ "$idle" -eq 0 ] || [ "$idle" -gt 30 ] ||
+	die "BOTHY_HOST_IDLE=$idle: must be more than the host's 30 s heartbeat (or 0: no watchdog)"
 
 mkdir -p "$BOTHY_CACHE/logs"
 [ -z "$results" ] || : >"$results" || die "cannot write $results"
@@ -252,12 +260,21 @@ ip link set lo up 2>/dev/null
 up() { cut -d' ' -f1 /proc/uptime; }
 . /etc/bothy-host.conf
 echo "@@HOST-UP $(up) $(uname -r)"
+# Heartbeat: a line every 30 s while the host lives, so the runner can tell a quiet test (the suite
+# prints nothing while a test runs) from a wedged host (no line at all for BOTHY_HOST_IDLE s).
+# Not in shell mode: that console is someone's terminal.
+hb=
+if [ "$BOTHY_HOST_MODE" != shell ]; then
+	(while sleep 30; do echo "@@HOST-ALIVE $(up)"; done) </dev/null &
+	hb=$!
+fi
 modfail=
 while read -r m args; do
 	[ -n "$m" ] || continue
 	err=$(insmod "/lib/modules/$m.ko" $args 2>&1) || modfail="$modfail $m($(echo ${err#insmod: }))"
 done </lib/modules/load-order
 end() {
+	[ -z "$hb" ] || kill "$hb" 2>/dev/null
 	echo "@@HOST-DONE $(up)"
 	sync
 	poweroff -f
@@ -468,11 +485,35 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Boot it, stream the console.
 logf=$BOTHY_CACHE/logs/host-$(date +%Y%m%d-%H%M%S)-$$.log
-log "booting the $arch test host (timeout ${timeout}s); console log: $logf"
+log "booting the $arch test host (timeout ${timeout}s, idle limit ${idle}s); console log: $logf"
 t_boot=$(now)
+# The watchdog. Once up, the host prints @@HOST-ALIVE every 30 s, so no console line at all for
+# $idle s means its kernel froze: QEMU then idles silently and would hold us for the whole
+# --timeout. The reader stops QEMU through its timeout wrapper, whose pid the pipeline's first
+# subshell leaves in $tmp before exec'ing it: SIGTERM to timeout makes it send TERM and CONT to
+# QEMU and KILL 10 s later, as on --timeout, and the pipeline ends as it always does. It notes the
+# stop in $tmp/wedged for the verdict below. Before @@HOST-UP only --timeout counts: the boot under
+# TCG prints little (quiet) and may take a minute or more.
+rm -f "$tmp/wedged"
+read_t=()	# the reader's read -t: none before @@HOST-UP
 set +e
-timeout -k 10 "$timeout" "${qemu_cmd[@]}" -display none -serial stdio </dev/null 2>&1 |
-	while IFS= read -r line; do
+{ echo "$BASHPID" >"$tmp/timeout.pid"
+	exec timeout -k 10 "$timeout" "${qemu_cmd[@]}" -display none -serial stdio </dev/null 2>&1; } |
+	while :; do
+		IFS= read -r "${read_t[@]}" line
+		st=$?
+		if [ "$st" -gt 128 ]; then	# -t ran out
+			# read keeps a partial line; log it, or it is lost.
+			[ -z "$line" ] || printf '%s\n' "${line//$'\r'/}" >>"$logf"
+			# Stopped already and still no end: leave the rest to --timeout.
+			[ ! -e "$tmp/wedged" ] || break
+			echo "$idle" >"$tmp/wedged"
+			printf '%s\n' "run-host.sh: no console output for ${idle} s; stopping QEMU" >>"$logf"
+			log "no console output from the test host for ${idle} s; stopping QEMU"
+			kill -TERM "$(cat "$tmp/timeout.pid")" 2>/dev/null
+			continue
+		fi
+		[ "$st" -eq 0 ] || break	# end of the console
 		line=${line//$'\r'/}
 		printf '%s\n' "$line" >>"$logf"
 		case $line in
@@ -480,7 +521,9 @@ timeout -k 10 "$timeout" "${qemu_cmd[@]}" -display none -serial stdio </dev/null
 			echo "$line"
 			[ -z "$results" ] || echo "$line" >>"$results" ;;
 		@@HOST-UP\ *)
+			[ "$idle" -eq 0 ] || read_t=(-t "$idle")
 			echo "host| $line (booted $(elapsed "$t_boot") s after QEMU start)" ;;
+		@@HOST-ALIVE\ *) ;;	# the host's heartbeat: the log has it, the terminal need not
 		*)	echo "host| $line" ;;
 		esac
 	done
@@ -497,7 +540,9 @@ if grep -q '^@@HOST-DONE' "$logf"; then
 	log "test host ran to the end in $(elapsed "$t_boot") s (whole run ${total} s); log: $logf"
 	exit 0
 fi
-if [ "$qst" -eq 124 ] || [ "$qst" -eq 137 ]; then
+if [ -s "$tmp/wedged" ]; then
+	why="no console output for $idle s (the host wedged)"
+elif [ "$qst" -eq 124 ] || [ "$qst" -eq 137 ]; then
 	why="timed out after ${timeout}s"
 elif grep -q '^@@HOST-UP' "$logf"; then
 	why="the host stopped before finishing (QEMU exit status $qst)"
