@@ -15,9 +15,16 @@ static double now_ms(void)
 
 void setup_unwind(const struct setup_step *steps, size_t n, void *ctx)
 {
-	while (n--)
-		if (steps[n].fini)
-			steps[n].fini(ctx);
+	while (n--) {
+		double t0;
+
+		if (!steps[n].fini)
+			continue;
+		t0 = now_ms();
+		steps[n].fini(ctx);
+		/* -vv: and where the time to exit goes. */
+		log_debug("teardown: %s in %.1f ms", steps[n].name, now_ms() - t0);
+	}
 }
 
 int setup_run(const struct setup_step *steps, size_t n, void *ctx, const char **failed)
