@@ -15,8 +15,7 @@ fi
 out=${TEST_TMPDIR:-/tmp}/console.out
 err=${TEST_TMPDIR:-/tmp}/stderr.out
 
-# boot_linux [bothy run options...] : runs the guest to completion; sets $status.
-boot_linux() {
+boot_linux_once() {
 	"$BOTHY" run --kernel "$GUEST_KERNEL" --initrd "$GUEST_INITRD" --memory 256M "$@" \
 		</dev/null >"$out" 2>"$err"
 	status=$?
@@ -25,6 +24,25 @@ boot_linux() {
 	echo "--- stderr"
 	cat "$err"
 	echo "---"
+}
+
+# The emulated test host now and then corrupts a nested vCPU mid-boot (docs/testing.md): bothy
+# then reports a triple fault, or a CR3 outside guest RAM. Neither says anything about bothy.
+emulator_fault() {
+	[ "$status" -ne 0 ] || return 1
+	grep -q "CR3 is outside guest RAM" "$err" && return 0
+	grep -q "stopped: triple fault" "$err" && grep -q "registers show the reset state" "$err"
+}
+
+# boot_linux [bothy run options...] : runs the guest to completion; sets $status. A boot that hit
+# the emulator's fault is retried once, loudly, as linux-rm does; a second one stands.
+boot_linux() {
+	boot_linux_once "$@"
+	if emulator_fault; then
+		echo "NOTE (LOUD): this boot hit the emulated host's vCPU state corruption; retrying it once:"
+		grep -E "===|RIP=|CR3|reset state" "$err" | sed 's/^/  | /'
+		boot_linux_once "$@"
+	fi
 }
 
 # expect_line PATTERN: the console shows a line matching the grep pattern.
