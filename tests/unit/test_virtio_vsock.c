@@ -859,6 +859,116 @@ static void test_parse_connect(void **state)
 	assert_int_equal(vsock_uds_parse_connect("CONNECT 00000000001\n", 20, &port), -EINVAL);
 }
 
+/* The guest sends @total bytes of a counting pattern on (gport -> hport), in 60000-byte packets. */
+static void guest_send_pattern(struct rig *r, uint32_t gport, uint32_t hport, size_t total)
+{
+	static uint8_t chunk[60000];
+
+	for (size_t off = 0; off < total; off += sizeof(chunk)) {
+		size_t n = total - off < sizeof(chunk) ? total - off : sizeof(chunk);
+
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = (uint8_t)((off + i) * 7 + (off + i) / 251);
+		guest_send(r, OP_RW, gport, hport, chunk, (uint32_t)n, 0, 65536, 0);
+	}
+}
+
+/* The host reads @total bytes of guest_send_pattern()'s pattern, then EOF. */
+static void host_read_pattern(int fd, size_t total)
+{
+	static uint8_t buf[240000];
+
+	assert_true(total <= sizeof(buf));
+	host_read_all(fd, buf, total);
+	for (size_t i = 0; i < total; i++)
+		if (buf[i] != (uint8_t)(i * 7 + i / 251))
+			fail_msg("byte %zu differs", i);
+	assert_true(host_sees_close(fd));
+}
+
+/*
+ * A guest that closes while the host socket still has to take what it sent
+ * loses nothing: SHUTDOWN both ways is answered with RST only after the host
+ * read it all; after an RST the data still arrives, nothing is answered, and
+ * the guest can reuse the port at once. (The socket takes ~200 KiB unread, so
+ * 240000 bytes leave some in the device's buffer.)
+ */
+static void test_guest_close_drains_buffer(void **state)
+{
+	struct rig *r = *state;
+	const size_t total = 240000;
+	char p[160];
+	struct hdr h;
+	int lfd, cfd, cfd2;
+
+	rig_post_rx(r, RX_BUFS);
+	snprintf(p, sizeof(p), "%s_77", r->path);
+	lfd = host_listen(p);
+
+	cfd = guest_connect(r, lfd, 9000, 77, 65536);
+	guest_send_pattern(r, 9000, 77, total);
+	guest_send(r, OP_SHUTDOWN, 9000, 77, NULL, 0, 3, 65536, 0);
+	assert_false(guest_recv_nc(r, &h, NULL, 0, 300)); /* no RST while bytes wait */
+	host_read_pattern(cfd, total);
+	assert_true(guest_recv_nc(r, &h, NULL, 0, 2000));
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.dst_port, 9000);
+	close(cfd);
+
+	cfd = guest_connect(r, lfd, 9001, 77, 65536);
+	guest_send_pattern(r, 9001, 77, total);
+	guest_send(r, OP_RST, 9001, 77, NULL, 0, 0, 65536, 0);
+	/* the port is free again while the old connection drains */
+	cfd2 = guest_connect(r, lfd, 9001, 77, 65536);
+	guest_send(r, OP_RW, 9001, 77, "new", 3, 0, 65536, 0);
+	host_read_pattern(cfd, total);
+	assert_false(guest_recv_nc(r, &h, NULL, 0, 300)); /* an RST is never answered */
+	{
+		char buf[3];
+
+		host_read_all(cfd2, buf, 3);
+		assert_memory_equal(buf, "new", 3);
+	}
+	close(cfd);
+	close(cfd2);
+	close(lfd);
+}
+
+/* A host socket that never takes the closed guest's bytes is dropped after 10 s, with an RST. */
+static void test_guest_close_drain_timeout(void **state)
+{
+	struct rig *r = *state;
+	struct timespec t0, t1;
+	char p[160];
+	struct hdr h;
+	double secs;
+	int lfd, cfd;
+
+	rig_post_rx(r, RX_BUFS);
+	snprintf(p, sizeof(p), "%s_78", r->path);
+	lfd = host_listen(p);
+	cfd = guest_connect(r, lfd, 9100, 78, 65536);
+	guest_send_pattern(r, 9100, 78, 240000);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	guest_send(r, OP_SHUTDOWN, 9100, 78, NULL, 0, 3, 65536, 0);
+	assert_true(guest_recv_nc(r, &h, NULL, 0, 13000));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	assert_int_equal(h.op, OP_RST);
+	assert_true(secs > 9.0 && secs < 12.5);
+	/* the host gets what fit in its socket, then the end: never a hang */
+	{
+		static char buf[65536];
+		ssize_t n;
+
+		while ((n = read(cfd, buf, sizeof(buf))) > 0)
+			;
+		assert_int_equal(n, 0);
+	}
+	close(cfd);
+	close(lfd);
+}
+
 #define RIG_TEST(fn) cmocka_unit_test_setup_teardown(fn, rig_setup, rig_teardown)
 
 int main(void)
@@ -874,6 +984,8 @@ int main(void)
 		RIG_TEST(test_host_connect_line_timeout),
 		RIG_TEST(test_credit_limits_host_to_guest),
 		RIG_TEST(test_guest_exceeding_credit),
+		RIG_TEST(test_guest_close_drains_buffer),
+		RIG_TEST(test_guest_close_drain_timeout),
 		RIG_TEST(test_bad_packets),
 		RIG_TEST(test_reset_closes_everything),
 		RIG_TEST(test_rx_starvation_then_kick),

@@ -21,9 +21,14 @@
  * host socket cannot take at once only up to the buf_alloc we advertised: a
  * guest that sends beyond it loses that connection (RST).
  *
+ * A guest that closes (SHUTDOWN both ways, or RST) while the host socket has
+ * not yet taken all it sent loses nothing: the connection drains that buffer
+ * first, for at most VSOCK_DRAIN_TIMEOUT_MS, and only then closes the socket
+ * (and answers a SHUTDOWN with its RST).
+ *
  * Memory is bounded: at most VSOCK_MAX_CONNS connections (host clients still
- * sending their CONNECT line included), each buffering at most
- * VSOCK_BUF_ALLOC bytes, and at most VSOCK_RST_QUEUE answers to packets for
+ * sending their CONNECT line and closed connections draining included), each
+ * buffering at most VSOCK_BUF_ALLOC bytes, and at most VSOCK_RST_QUEUE answers to packets for
  * unknown connections waiting for rx buffers (tx processing pauses while
  * that queue is full).
  */
@@ -74,6 +79,7 @@ enum vsock_op {
 #define VSOCK_MAX_PKT (64u << 10)    /* most payload in one packet to the guest */
 #define VSOCK_RST_QUEUE 64
 #define VSOCK_HOST_TIMEOUT_MS 5000 /* for a CONNECT line, then for the guest's answer */
+#define VSOCK_DRAIN_TIMEOUT_MS 10000 /* for a host socket to take what a closed guest sent */
 #define VSOCK_FIRST_HOST_PORT 1024
 #define VSOCK_HASH_SIZE 256
 
@@ -129,6 +135,7 @@ enum vsock_conn_state {
 	VSOCK_CONN_HOST_LINE,    /* host client accepted, reading its "CONNECT <port>\n" */
 	VSOCK_CONN_HOST_REQUEST, /* REQUEST queued or sent to the guest, awaiting RESPONSE */
 	VSOCK_CONN_ESTABLISHED,
+	VSOCK_CONN_DRAINING,     /* the guest closed; the socket still takes what it sent */
 	VSOCK_CONN_CLOSING,      /* socket closed; an RST to the guest is pending */
 };
 
@@ -160,11 +167,12 @@ struct vsock_conn {
 	bool host_eof;       /* the host side will send no more */
 	bool shut_wr_pending; /* shutdown(SHUT_WR) once the buffer drains */
 	bool credit_blocked; /* the guest has no room: not reading the socket */
+	bool guest_gone;     /* the guest sent RST: it owes nothing, is owed nothing */
 	uint32_t watched;    /* events registered with the loop (0: none) */
 
 	char line[VSOCK_UDS_LINE_MAX]; /* HOST_LINE */
 	unsigned line_len;
-	long long deadline_ms; /* HOST_LINE / HOST_REQUEST */
+	long long deadline_ms; /* HOST_LINE / HOST_REQUEST / DRAINING */
 
 	struct vsock_conn *port_next, *fd_next; /* hash chains */
 	struct vlink all;  /* every connection */
@@ -186,7 +194,7 @@ struct virtio_vsock {
 	bool loop_gone; /* destroy: the core freed the loop already */
 
 	unsigned nr_conns;
-	unsigned nr_pending; /* HOST_LINE + HOST_REQUEST: what the timer watches */
+	unsigned nr_timed; /* connections with a deadline: what the timer watches */
 	uint32_t next_host_port;
 	struct vsock_conn *by_port[VSOCK_HASH_SIZE];
 	struct vsock_conn *by_fd[VSOCK_HASH_SIZE];
@@ -274,14 +282,17 @@ static void vsock_hash_del_fd(struct virtio_vsock *vs, struct vsock_conn *c)
 	c->fd_next = NULL;
 }
 
+/* The guest can address @c: it knows (or is being told of) the connection. */
 static bool vsock_in_port_hash(const struct vsock_conn *c)
 {
-	return c->state != VSOCK_CONN_HOST_LINE;
+	return c->state != VSOCK_CONN_HOST_LINE && !c->guest_gone;
 }
 
-static bool vsock_pending(const struct vsock_conn *c)
+/* @c ends at c->deadline_ms unless it moves on first. */
+static bool vsock_timed(const struct vsock_conn *c)
 {
-	return c->state == VSOCK_CONN_HOST_LINE || c->state == VSOCK_CONN_HOST_REQUEST;
+	return c->state == VSOCK_CONN_HOST_LINE || c->state == VSOCK_CONN_HOST_REQUEST ||
+	       c->state == VSOCK_CONN_DRAINING;
 }
 
 static void vsock_on_conn(void *opaque, int fd, uint32_t events);
@@ -312,6 +323,8 @@ static void vsock_conn_update_watch(struct virtio_vsock *vs, struct vsock_conn *
 			want |= EPOLLIN;
 		if (c->olen)
 			want |= EPOLLOUT;
+	} else if (c->state == VSOCK_CONN_DRAINING) {
+		want = EPOLLOUT;
 	}
 	if (want == c->watched)
 		return;
@@ -346,8 +359,8 @@ static void vsock_conn_free(struct virtio_vsock *vs, struct vsock_conn *c)
 	vsock_conn_close_fd(vs, c);
 	if (vsock_in_port_hash(c))
 		vsock_hash_del_port(vs, c);
-	if (vsock_pending(c))
-		vs->nr_pending--;
+	if (vsock_timed(c))
+		vs->nr_timed--;
 	vlink_del(&c->all);
 	if (vlink_linked(&c->ctl_link))
 		vlink_del(&c->ctl_link);
@@ -360,11 +373,11 @@ static void vsock_conn_free(struct virtio_vsock *vs, struct vsock_conn *c)
 
 static void vsock_conn_set_state(struct virtio_vsock *vs, struct vsock_conn *c, enum vsock_conn_state s)
 {
-	if (vsock_pending(c))
-		vs->nr_pending--;
+	if (vsock_timed(c))
+		vs->nr_timed--;
 	c->state = s;
-	if (vsock_pending(c))
-		vs->nr_pending++;
+	if (vsock_timed(c))
+		vs->nr_timed++;
 }
 
 static void vsock_conn_queue_ctl(struct virtio_vsock *vs, struct vsock_conn *c, unsigned ctl)
@@ -383,9 +396,9 @@ static void vsock_conn_reset(struct virtio_vsock *vs, struct vsock_conn *c)
 {
 	if (c->state == VSOCK_CONN_CLOSING)
 		return;
-	if (c->state == VSOCK_CONN_HOST_LINE ||
+	if (c->state == VSOCK_CONN_HOST_LINE || c->guest_gone ||
 	    (c->state == VSOCK_CONN_HOST_REQUEST && (c->ctl & VSOCK_CTL_REQUEST))) {
-		vsock_conn_free(vs, c); /* the guest never heard of it */
+		vsock_conn_free(vs, c); /* the guest never heard of it, or forgot it */
 		return;
 	}
 	if (c->fd >= 0 && c->olen)
@@ -414,8 +427,8 @@ static struct vsock_conn *vsock_conn_new(struct virtio_vsock *vs, int fd, enum v
 	vlink_init(&c->rx_link);
 	vlink_add_tail(&vs->conns, &c->all);
 	vsock_hash_add_fd(vs, c);
-	if (vsock_pending(c))
-		vs->nr_pending++;
+	if (vsock_timed(c))
+		vs->nr_timed++;
 	vs->nr_conns++;
 	return c;
 }
@@ -770,11 +783,44 @@ static void vsock_guest_rw(struct virtio_vsock *vs, struct vsock_conn *c, const 
 	vsock_conn_maybe_credit(vs, c);
 }
 
+/*
+ * The guest closed @c: with an RST (@rst; it expects no answer and may reuse
+ * the port) or a SHUTDOWN both ways (it waits for our RST). What it sent
+ * before still goes to the host socket, then the socket closes.
+ */
+static void vsock_guest_closed(struct virtio_vsock *vs, struct vsock_conn *c, bool rst)
+{
+	if (rst) {
+		vsock_hash_del_port(vs, c);
+		c->guest_gone = true;
+		c->ctl = 0;
+		if (vlink_linked(&c->ctl_link))
+			vlink_del(&c->ctl_link);
+	}
+	if (c->state == VSOCK_CONN_DRAINING && c->olen)
+		return; /* still draining; the deadline stands */
+	if (c->state != VSOCK_CONN_ESTABLISHED || !c->olen) {
+		vsock_conn_reset(vs, c);
+		return;
+	}
+	if (vlink_linked(&c->rx_link))
+		vlink_del(&c->rx_link);
+	c->credit_blocked = false;
+	c->deadline_ms = vsock_now_ms() + VSOCK_DRAIN_TIMEOUT_MS;
+	vsock_conn_set_state(vs, c, VSOCK_CONN_DRAINING);
+	vsock_arm_timer(vs, true);
+	vsock_conn_update_watch(vs, c);
+}
+
 static void vsock_guest_shutdown(struct virtio_vsock *vs, struct vsock_conn *c, uint32_t flags)
 {
 	c->guest_shut |= flags & VSOCK_SHUTDOWN_BOTH;
-	if (c->state != VSOCK_CONN_ESTABLISHED || c->guest_shut == VSOCK_SHUTDOWN_BOTH) {
-		vsock_conn_reset(vs, c); /* closed both ways: the guest waits for our RST */
+	if (c->guest_shut == VSOCK_SHUTDOWN_BOTH) {
+		vsock_guest_closed(vs, c, false);
+		return;
+	}
+	if (c->state != VSOCK_CONN_ESTABLISHED) {
+		vsock_conn_reset(vs, c);
 		return;
 	}
 	if (flags & VSOCK_SHUTDOWN_RCV) {
@@ -900,7 +946,7 @@ static void vsock_tx_packet(struct virtio_vsock *vs, const struct virtq_req *req
 			vsock_conn_reset(vs, c);
 		break;
 	case VSOCK_OP_RST:
-		vsock_conn_free(vs, c); /* no answer to an RST */
+		vsock_guest_closed(vs, c, true); /* never answered */
 		break;
 	case VSOCK_OP_SHUTDOWN:
 		vsock_guest_shutdown(vs, c, flags);
@@ -1032,6 +1078,10 @@ static void vsock_on_conn(void *opaque, int fd, uint32_t events)
 		    !vlink_linked(&c->rx_link))
 			vlink_add_tail(&vs->rx_list, &c->rx_link);
 		vsock_conn_update_watch(vs, c);
+	} else if (c->state == VSOCK_CONN_DRAINING) {
+		vsock_conn_flush(vs, c);
+		if (c->state == VSOCK_CONN_DRAINING && !c->olen)
+			vsock_conn_reset(vs, c); /* all delivered: close, and answer a SHUTDOWN */
 	}
 run:
 	vsock_run(vs);
@@ -1086,14 +1136,19 @@ static void vsock_on_timer(void *opaque, int fd, uint32_t events)
 		struct vsock_conn *c = vlink_entry(l, struct vsock_conn, all);
 
 		next = l->next;
-		if (vsock_pending(c) && now >= c->deadline_ms) {
+		if (!vsock_timed(c) || now < c->deadline_ms)
+			continue;
+		if (c->state == VSOCK_CONN_DRAINING)
+			log_warn("%s: host socket of guest port %u took no more for %d s; dropping the %zu bytes "
+				 "the guest sent before closing",
+				 vs->vdev.name, c->guest_port, VSOCK_DRAIN_TIMEOUT_MS / 1000, c->olen);
+		else
 			log_warn("%s: host client %s; closing it", vs->vdev.name,
 				 c->state == VSOCK_CONN_HOST_LINE ? "sent no CONNECT line in time"
 								   : "got no answer from the guest");
-			vsock_conn_reset(vs, c);
-		}
+		vsock_conn_reset(vs, c);
 	}
-	if (!vs->nr_pending)
+	if (!vs->nr_timed)
 		vsock_arm_timer(vs, false);
 	vsock_run(vs);
 	pthread_mutex_unlock(&vs->vdev.lock);
