@@ -13,8 +13,8 @@
 #
 # Exit status: 0 if the host ran to its end (whatever the tests said: count the @@RESULT lines), or
 # if QEMU cannot be installed here (then "@@RESULT tier3 skip ..."); 1 for usage or preparation
-# errors; 2 if the host did not boot, timed out, wedged (no console line for BOTHY_HOST_IDLE s) or
-# had no /dev/kvm ("@@RESULT host-boot fail" or "@@RESULT host-kvm fail").
+# errors; 2 if the host did not boot, timed out, wedged (no console line for BOTHY_HOST_IDLE s),
+# stalled (no test or benchmark finished for its timeout + 120 s) or had no /dev/kvm ("@@RESULT host-boot fail" or "@@RESULT host-kvm fail").
 #
 # The emulator is QEMU from bookworm-backports (10.x), unpacked into the cache: bookworm's QEMU 7.2
 # TCG crashes the 6.12 host kernel in about a third of boots (garbage EFLAGS, double faults).
@@ -146,6 +146,15 @@ fi
 case $timeout in ''|*[!0-9]*) die "--timeout wants whole seconds, got '$timeout'" ;; esac
 idle=${BOTHY_HOST_IDLE:-180}
 case $idle in ''|*[!0-9]*) die "BOTHY_HOST_IDLE wants whole seconds, got '$idle'" ;; esac
+for v in BOTHY_TEST_TIMEOUT BOTHY_BENCH_TIMEOUT; do
+	case ${!v:-1} in ''|*[!0-9]*) die "$v wants whole seconds, got '${!v}'" ;; esac
+done
+# The longest a host may go without finishing a test or benchmark: each ends within its own
+# timeout (the host's `timeout` then prints its @@RESULT), so past that plus a margin something
+# the host cannot kill holds it (a process blocked in its kernel) while the heartbeat goes on.
+stall=${BOTHY_TEST_TIMEOUT:-300}
+[ -z "$bench" ] || [ "${BOTHY_BENCH_TIMEOUT:-600}" -le "$stall" ] || stall=${BOTHY_BENCH_TIMEOUT:-600}
+stall=$((stall + 120))
 # A limit within the host's 30 s heartbeat would stop a healthy host between two beats.
 [ "$idle" -eq 0 ] || [ "$idle" -gt 30 ] ||
 	die "BOTHY_HOST_IDLE=$idle: must be more than the host's 30 s heartbeat (or 0: no watchdog)"
@@ -332,13 +341,15 @@ if [ -d /bench ]; then
 		name=${name%.bench}
 		echo "=== $name"
 		t0=$(up)
-		(cd /bench && timeout "$BOTHY_BENCH_TIMEOUT" "$b" </dev/null 2>&1)
+		# TERM at the limit, KILL 30 s later (busybox timeout has no -k): a benchmark that ignores
+		# TERM must not hold the host until the runner's stall watchdog.
+		(cd /bench && timeout -s KILL $((BOTHY_BENCH_TIMEOUT + 30)) timeout "$BOTHY_BENCH_TIMEOUT" "$b" </dev/null 2>&1)
 		st=$?
 		secs=$(awk -v a="$t0" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }')
 		case $st in
 		0)	echo "@@RESULT $name pass ran in ${secs}s" ;;
 		77)	echo "@@RESULT $name skip exit status 77 (see its output)" ;;
-		124|143) echo "@@RESULT $name fail timed out after ${BOTHY_BENCH_TIMEOUT}s" ;;
+		124|137|143) echo "@@RESULT $name fail timed out after ${BOTHY_BENCH_TIMEOUT}s" ;;
 		*)	echo "@@RESULT $name fail exit status $st after ${secs}s" ;;
 		esac
 	done
@@ -492,10 +503,21 @@ t_boot=$(now)
 # --timeout. The reader stops QEMU through its timeout wrapper, whose pid the pipeline's first
 # subshell leaves in $tmp before exec'ing it: SIGTERM to timeout makes it send TERM and CONT to
 # QEMU and KILL 10 s later, as on --timeout, and the pipeline ends as it always does. It notes the
-# stop in $tmp/wedged for the verdict below. Before @@HOST-UP only --timeout counts: the boot under
-# TCG prints little (quiet) and may take a minute or more.
-rm -f "$tmp/wedged"
+# stop in $tmp/stopped, with the reason, for the verdict below. Before @@HOST-UP only --timeout
+# counts: the boot under TCG prints little (quiet) and may take a minute or more. The same stop ends
+# a host that stalled: alive, but no "=== " (a test starts) or @@RESULT line for $stall s.
+rm -f "$tmp/stopped"
 read_t=()	# the reader's read -t: none before @@HOST-UP
+progress=''	# $SECONDS at the last sign of progress, once up
+# stop_host WHY: stops QEMU once (status 1 if it was stopped already).
+stop_host() {
+	[ ! -e "$tmp/stopped" ] || return 1
+	echo "$1" >"$tmp/stopped"
+	printf '%s\n' "run-host.sh: $1; stopping QEMU" >>"$logf"
+	log "$1; stopping QEMU"
+	kill -TERM "$(cat "$tmp/timeout.pid")" 2>/dev/null
+	return 0
+}
 set +e
 { echo "$BASHPID" >"$tmp/timeout.pid"
 	exec timeout -k 10 "$timeout" "${qemu_cmd[@]}" -display none -serial stdio </dev/null 2>&1; } |
@@ -506,11 +528,7 @@ set +e
 			# read keeps a partial line; log it, or it is lost.
 			[ -z "$line" ] || printf '%s\n' "${line//$'\r'/}" >>"$logf"
 			# Stopped already and still no end: leave the rest to --timeout.
-			[ ! -e "$tmp/wedged" ] || break
-			echo "$idle" >"$tmp/wedged"
-			printf '%s\n' "run-host.sh: no console output for ${idle} s; stopping QEMU" >>"$logf"
-			log "no console output from the test host for ${idle} s; stopping QEMU"
-			kill -TERM "$(cat "$tmp/timeout.pid")" 2>/dev/null
+			stop_host "no console output for ${idle} s (the host wedged)" || break
 			continue
 		fi
 		[ "$st" -eq 0 ] || break	# end of the console
@@ -518,14 +536,24 @@ set +e
 		printf '%s\n' "$line" >>"$logf"
 		case $line in
 		@@RESULT\ *)
+			progress=$SECONDS
 			echo "$line"
 			[ -z "$results" ] || echo "$line" >>"$results" ;;
 		@@HOST-UP\ *)
+			progress=$SECONDS
 			[ "$idle" -eq 0 ] || read_t=(-t "$idle")
 			echo "host| $line (booted $(elapsed "$t_boot") s after QEMU start)" ;;
 		@@HOST-ALIVE\ *) ;;	# the host's heartbeat: the log has it, the terminal need not
+		'=== '*)
+			progress=$SECONDS
+			echo "host| $line" ;;
 		*)	echo "host| $line" ;;
 		esac
+		# The heartbeat brings the reader here at least every 30 s.
+		if [ -n "$progress" ] && [ $((SECONDS - progress)) -gt "$stall" ]; then
+			stop_host "no test or benchmark finished for ${stall} s (the host stalled)"
+			progress=''
+		fi
 	done
 qst=${PIPESTATUS[0]}
 set -e
@@ -540,8 +568,8 @@ if grep -q '^@@HOST-DONE' "$logf"; then
 	log "test host ran to the end in $(elapsed "$t_boot") s (whole run ${total} s); log: $logf"
 	exit 0
 fi
-if [ -s "$tmp/wedged" ]; then
-	why="no console output for $idle s (the host wedged)"
+if [ -s "$tmp/stopped" ]; then
+	why=$(cat "$tmp/stopped")
 elif [ "$qst" -eq 124 ] || [ "$qst" -eq 137 ]; then
 	why="timed out after ${timeout}s"
 elif grep -q '^@@HOST-UP' "$logf"; then
