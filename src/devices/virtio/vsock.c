@@ -23,14 +23,14 @@
  *
  * A guest that closes (SHUTDOWN both ways, or RST) while the host socket has
  * not yet taken all it sent loses nothing: the connection drains that buffer
- * first, for at most VSOCK_DRAIN_TIMEOUT_MS, and only then closes the socket
- * (and answers a SHUTDOWN with its RST).
+ * first, until the socket has taken nothing for VSOCK_DRAIN_TIMEOUT_MS, and
+ * only then closes the socket (and answers a SHUTDOWN with its RST).
  *
  * Memory is bounded: at most VSOCK_MAX_CONNS connections (host clients still
  * sending their CONNECT line and closed connections draining included), each
- * buffering at most VSOCK_BUF_ALLOC bytes, and at most VSOCK_RST_QUEUE answers to packets for
- * unknown connections waiting for rx buffers (tx processing pauses while
- * that queue is full).
+ * buffering at most VSOCK_BUF_ALLOC bytes, and at most VSOCK_RST_QUEUE
+ * answers to packets for unknown connections waiting for rx buffers (tx
+ * processing pauses while that queue is full).
  */
 #include <endian.h>
 #include <errno.h>
@@ -79,7 +79,7 @@ enum vsock_op {
 #define VSOCK_MAX_PKT (64u << 10)    /* most payload in one packet to the guest */
 #define VSOCK_RST_QUEUE 64
 #define VSOCK_HOST_TIMEOUT_MS 5000 /* for a CONNECT line, then for the guest's answer */
-#define VSOCK_DRAIN_TIMEOUT_MS 10000 /* for a host socket to take what a closed guest sent */
+#define VSOCK_DRAIN_TIMEOUT_MS 10000 /* a closed guest's host socket taking nothing: dropped */
 #define VSOCK_FIRST_HOST_PORT 1024
 #define VSOCK_HASH_SIZE 256
 
@@ -1079,9 +1079,13 @@ static void vsock_on_conn(void *opaque, int fd, uint32_t events)
 			vlink_add_tail(&vs->rx_list, &c->rx_link);
 		vsock_conn_update_watch(vs, c);
 	} else if (c->state == VSOCK_CONN_DRAINING) {
+		size_t before = c->olen;
+
 		vsock_conn_flush(vs, c);
 		if (c->state == VSOCK_CONN_DRAINING && !c->olen)
 			vsock_conn_reset(vs, c); /* all delivered: close, and answer a SHUTDOWN */
+		else if (c->state == VSOCK_CONN_DRAINING && c->olen < before)
+			c->deadline_ms = vsock_now_ms() + VSOCK_DRAIN_TIMEOUT_MS; /* a slow reader, not a dead one */
 	}
 run:
 	vsock_run(vs);
