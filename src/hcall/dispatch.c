@@ -63,8 +63,11 @@ void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c)
 	c->ret[0] = HCALL_NOT_SUPPORTED;
 	if (c->user && !d->user_allowed)
 		goto out;
-	/* A 64-bit-convention call from 32-bit code is malformed, whatever the filter says. */
-	if ((c->fid & HCALL_64) && !c->is64)
+	/*
+	 * A 64-bit-convention call from 32-bit code is malformed, whatever the filter says, and one
+	 * through a transport that cannot return 64-bit results is too.
+	 */
+	if ((c->fid & HCALL_64) && (!c->is64 || c->results32))
 		goto out;
 	if (!hcall_filter_lookup(&d->filter, c->fid, &action))
 		action = hcall_service_exists(c->fid) ? HCALL_HANDLE : HCALL_DENY;

@@ -54,6 +54,7 @@ struct hcall_call {
 	uint32_t fid;
 	bool is64;			/* the caller runs the 64-bit convention (x86 long mode, AArch64) */
 	bool user;			/* from user mode (x86 CPL > 0, EL0) */
+	bool results32;			/* the transport returns 32-bit results only (x86's IN form): SMC64 is NOT_SUPPORTED */
 	uint64_t args[HCALL_MAX_ARGS];	/* argument n in args[n - 1]; 32-bit callers: zero-extended */
 	uint64_t ret[4];		/* filled by the dispatcher; the transport truncates for 32-bit callers */
 	/*

@@ -283,6 +283,16 @@ static void fake_vcpu_destroy(struct hv_vcpu *vcpu)
 	free(vcpu);
 }
 
+/* As KVM completes a port read: into RAX, merged below 4 bytes, zero-extended at 4. */
+static void complete_in(struct hv_x86_regs *r, const uint8_t *data, unsigned size)
+{
+	uint64_t rax = size < 4 ? r->rax : 0;
+
+	if (size <= sizeof(uint32_t))
+		memcpy(&rax, data, size);
+	r->rax = rax;
+}
+
 static int fake_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 {
 	unsigned i = vcpu->index;
@@ -292,8 +302,10 @@ static int fake_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 	fake_state.runs[i]++;
 	/* Complete the previous read exit: remember what the VMM answered. */
 	if (fk.have_current[i]) {
-		if (cur->exit.reason == HV_EXIT_IO && !cur->exit.io.write)
+		if (cur->exit.reason == HV_EXIT_IO && !cur->exit.io.write) {
 			memcpy(&fk.last_read[i], cur->data, cur->exit.io.size);
+			complete_in(&fake_state.regs[i], cur->data, cur->exit.io.size);
+		}
 		else if (cur->exit.reason == HV_EXIT_MMIO && !cur->exit.mmio.write)
 			memcpy(&fk.last_read[i], cur->data, cur->exit.mmio.len);
 		fk.have_current[i] = false;
@@ -338,6 +350,7 @@ static int fake_x86_set_regs(struct hv_vcpu *vcpu, const struct hv_x86_regs *reg
 	if (err)
 		return err;
 	fake_state.regs[vcpu->index] = *regs;
+	fake_state.set_regs_calls[vcpu->index]++;
 	return 0;
 }
 

@@ -32,6 +32,7 @@ struct fake_state {
 	unsigned cpuid_nent[FAKE_MAX_VCPUS];
 	struct hv_x86_cpuid_entry cpuid[FAKE_MAX_VCPUS][HV_MAX_CPUID_ENTRIES];
 	unsigned runs[FAKE_MAX_VCPUS];
+	unsigned set_regs_calls[FAKE_MAX_VCPUS];
 	unsigned nmsrs[FAKE_MAX_VCPUS]; /* MSRs written, in order */
 	struct hv_x86_msr msrs[FAKE_MAX_VCPUS][FAKE_MAX_MSRS];
 	bool pv_enforced[FAKE_MAX_VCPUS];

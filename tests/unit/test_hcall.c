@@ -153,6 +153,16 @@ static void test_queries_and_features(void **state)
 	assert_int_equal(c.ret[0], NOT_SUPPORTED);
 	assert_int_equal(stat_of(0x83000001u)->denied, 1);
 	assert_int_equal(stat_of(0x86000000u)->handled, 1);
+	/* A transport with 32-bit results only (x86's IN form): SMC64 is refused, SMC32 served. */
+	c = (struct hcall_call){ .fid = 0xC4000053u, .is64 = true, .results32 = true, .args = { 64 } };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], NOT_SUPPORTED);
+	assert_int_equal(c.ret[3], 0);
+	assert_int_equal(stat_of(0xC4000053u)->denied, 1);
+	c = (struct hcall_call){ .fid = 0x84000053u, .is64 = true, .results32 = true, .args = { 32 } };
+	hcall_dispatch(&d, &c);
+	assert_int_equal(c.ret[0], 0);
+	assert_int_equal(stat_of(0x84000053u)->handled, 1);
 }
 
 static unsigned popcount3(const struct hcall_call *c)

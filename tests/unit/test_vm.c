@@ -511,6 +511,72 @@ static void test_hcall_gate(void **state)
 	assert_int_equal(fake_state.regs[0].rcx, 0);				   /* no stale results */
 }
 
+/*
+ * The IN form: the function id in EAX, the first result from KVM's completion of the IN (the fake
+ * completes it as KVM does), and a register write only when RBX..RDX do not already hold the rest.
+ * Returns RAX; *writes counts register writes during the run.
+ */
+static uint64_t gate_in_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t rbx, uint64_t rcx, uint8_t size,
+			     unsigned *writes)
+{
+	struct vm_config cfg;
+	struct vm_stop_status st;
+	struct vm *vm;
+	unsigned before;
+
+	fake_hv_reset();
+	config(&cfg, 1);
+	assert_int_equal(vm_create(&cfg, &vm, NULL), 0);
+	fake_state.sregs[0].cr0 = 1;
+	fake_state.sregs[0].efer = long_mode ? (1u << 10) | (1u << 8) : 0;
+	fake_state.sregs[0].cs.l = long_mode;
+	fake_state.sregs[0].cs.selector = (uint16_t)(0x10 | cpl);
+	fake_state.regs[0] = (struct hv_x86_regs){ .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx, .rcx = rcx,
+						   .rsi = 0x5151, .rip = 0x1234, .rflags = 2 };
+	push_io(0, X86_PORT_HCALL, false, size, 0);
+	push_io(0, X86_PORT_DEBUG_EXIT, true, 1, 0);
+	before = fake_state.set_regs_calls[0];
+	assert_int_equal(vm_run(vm, &st), 0);
+	*writes = fake_state.set_regs_calls[0] - before;
+	assert_int_equal(fake_state.regs[0].rip, 0x1234);
+	assert_int_equal(fake_state.regs[0].rsi, 0x5151);
+	vm_destroy(vm);
+	return fake_state.regs[0].rax;
+}
+
+static void test_hcall_gate_in_form(void **state)
+{
+	unsigned w;
+
+	(void)state;
+	/* TRNG_VERSION with RBX..RDX zero: the answer rides on the IN, no register is written. */
+	assert_int_equal(gate_in_call(true, 0, 0x84000050, 0, 0, 4, &w), 0x10000);
+	assert_int_equal(w, 0);
+	assert_int_equal(gate_in_call(false, 0, 0x84000050, 0, 0, 4, &w), 0x10000);
+	assert_int_equal(w, 0);
+	/* A stale RCX must read zero after the call: then bothy writes the registers. */
+	assert_int_equal(gate_in_call(true, 0, 0x84000050, 0, 0x1111, 4, &w), 0x10000);
+	assert_int_equal(w, 1);
+	assert_int_equal(fake_state.regs[0].rcx, 0);
+	/* TRNG_RND32(32): RAX 0 (success, upper half cleared by the IN), random bits in RDX. */
+	assert_int_equal(gate_in_call(true, 0, 0x84000053, 32, 0, 4, &w), 0);
+	assert_int_equal(w, 1);
+	assert_int_equal(fake_state.regs[0].rbx, 0);
+	assert_int_equal(fake_state.regs[0].rcx, 0);
+	assert_true(fake_state.regs[0].rdx <= 0xffffffffull);
+	/* A 64-bit-convention id cannot have its results: NOT_SUPPORTED, 32 bits wide, even from long mode. */
+	assert_int_equal(gate_in_call(true, 0, 0xC4000053, 64, 0, 4, &w), 0xffffffffull);
+	assert_int_equal(fake_state.regs[0].rbx, 0);
+	/* User mode under the kernel-only policy: denied. */
+	assert_int_equal(gate_in_call(true, 3, 0x84000050, 0, 0, 4, &w), 0xffffffffull);
+	assert_int_equal(w, 0);
+	/* A 1-byte read is no call: all ones in AL, every other register (and the rest of RAX) kept. */
+	assert_int_equal(gate_in_call(true, 0, 0x84000050, 7, 8, 1, &w), 0xdeadbeef840000ffull);
+	assert_int_equal(w, 0);
+	assert_int_equal(fake_state.regs[0].rbx, 7);
+	assert_int_equal(fake_state.regs[0].rcx, 8);
+}
+
 static struct hcall_call gate_seen;
 static int gate_owner(void *opaque, struct hcall_call *c)
 {
@@ -562,6 +628,7 @@ int main(void)
 		cmocka_unit_test_setup(test_guest_abi_applied, reset),
 		cmocka_unit_test_setup(test_guest_abi_refused, reset),
 		cmocka_unit_test_setup(test_hcall_gate, reset),
+		cmocka_unit_test_setup(test_hcall_gate_in_form, reset),
 		cmocka_unit_test_setup(test_hcall_gate_forward, reset),
 		cmocka_unit_test_setup(test_bad_config_and_files, reset),
 		cmocka_unit_test_setup(test_run_debug_exit_and_unclaimed_port, reset),

@@ -48,7 +48,7 @@
 #define X86_PORT_POST       0x80        /* POST code / I/O delay */
 #define X86_PORT_RESET_CTL  0xcf9       /* PC reset control register */
 #define X86_PORT_DEBUG_EXIT 0xf4        /* --debug-exit: a write ends the VM with that status */
-#define X86_PORT_HCALL 0xe0             /* hypercall gate: a 32-bit write of the function id (docs/hypercalls.md) */
+#define X86_PORT_HCALL 0xe0             /* hypercall gate: a 32-bit OUT or IN (docs/hypercalls.md) */
 /*
  * HW-reduced ACPI power device (described by the FADT): sleep control and
  * status registers and the reset register, one byte each.

@@ -1,8 +1,8 @@
 /*
  * hcall: the x86 hypercall gate (docs/hypercalls.md) seen from a 32-bit guest.
- * A call is `outl %eax, $0xe0` with the function id in EAX and arguments in
- * EBX, ECX, EDX, ESI, EDI; results come back in EAX..EDX. The command line
- * picks what the payload does:
+ * A call is `outl %eax, $0xe0` (or, for a 32-bit-convention id, `inl $0xe0,
+ * %eax`) with the function id in EAX and arguments in EBX, ECX, EDX, ESI, EDI;
+ * results come back in EAX..EDX. The command line picks what the payload does:
  *
  *   (no mode word)      self-test of bothy's built-in services: one line per check,
  *                       then "hcall ok" (status 0), or "hcall FAIL: <what>" (status 1)
@@ -11,19 +11,21 @@
  *   forward=0xID        calls ID with EBX..EDI = 0x11111111 .. 0x55555555:
  *                       "forward 0x<ID>: rax=<hex> rbx=<hex> rcx=<hex> rdx=<hex>";
  *                       repeat=N: N calls, one line each
- *   bench=bare|handled|forward n=N [id=0xID]
+ *   bench=bare|handled|handled-out|forward n=N [id=0xID]
  *                       N calls timed with the LAPIC timer, nothing printed in the loop:
  *                       "hcall bench <mode>: N calls in U us (D ns each)". bare: outl of
- *                       0 to the unclaimed port 0x500; handled: TRNG_VERSION; forward:
+ *                       0 to the unclaimed port 0x500; handled: TRNG_VERSION through the
+ *                       IN form; handled-out: the same through the OUT form; forward:
  *                       ID (default 0x86001000). Calls whose RAX is not what bothy (or
  *                       hcall-handler) answers are counted and reported after the loop.
  *   bench=mixed n=N [blocks=B]
- *                       N bare exits and N handled calls in B (default 20) interleaved
- *                       blocks, after one untimed handled call (so both kinds run on a vCPU
- *                       that has made a hypercall, i.e. under the same KVM register sync):
- *                       "hcall bench mixed: N+N calls in B blocks: bare D1 ns, handled D2 ns each".
- *                       Both kinds see the same moment of the host, so their ratio does not
- *                       carry the run-to-run swings of an emulated host.
+ *                       N bare exits, N handled and N handled-out calls in B (default 20)
+ *                       interleaved blocks, after one untimed call of each form (so all
+ *                       kinds run on a vCPU that has made a hypercall, i.e. under the same
+ *                       KVM register sync): "hcall bench mixed: N+N+N calls in B blocks:
+ *                       bare D1 ns, handled D2 ns, handled-out D3 ns each". All kinds see
+ *                       the same moment of the host, so their ratios do not carry the
+ *                       run-to-run swings of an emulated host.
  *
  * Hex values are printed as 8 digits. Under a VMM without the gate (QEMU) a
  * call is an ignored port write: every register comes back unchanged.
@@ -102,6 +104,23 @@ static inline struct regs hcall(uint32_t fid, uint32_t b, uint32_t c, uint32_t d
 static inline struct regs hcall0(uint32_t fid)
 {
 	return hcall(fid, 0, 0, 0, 0, 0);
+}
+
+/* The same call through the IN form (32-bit-convention ids only). */
+static inline struct regs hcall_in(uint32_t fid, uint32_t b, uint32_t c, uint32_t d, uint32_t si, uint32_t di)
+{
+	struct regs r = { fid, b, c, d, si, di };
+
+	__asm__ volatile("inl $0xe0, %%eax"
+			 : "+a"(r.a), "+b"(r.b), "+c"(r.c), "+d"(r.d), "+S"(r.si), "+D"(r.di)
+			 :
+			 : "memory");
+	return r;
+}
+
+static inline struct regs hcall_in0(uint32_t fid)
+{
+	return hcall_in(fid, 0, 0, 0, 0, 0);
 }
 
 /* --- self-test ----------------------------------------------------------------------------- */
@@ -260,21 +279,46 @@ static bool check_trng_hidden(void)
 	return true;
 }
 
-/* A read of the gate port: all ones in EAX, every other register as it was. */
-static bool check_port_read(void)
+/* ESI and EDI as the call passed them: the gate never writes them. */
+static bool si_di_kept(const char *what, const struct regs *r)
 {
-	uint32_t a = 0x12345678u, b = 0x11111111u, c = 0x22222222u, d = 0x33333333u, si = 0x44444444u,
-		 di = 0x55555555u;
+	if (r->si == 0x44444444u && r->di == 0x55555555u)
+		return true;
+	kprintf("hcall FAIL: %s: esi=%08x edi=%08x (expected 44444444 55555555)\n", what, r->si, r->di);
+	return false;
+}
 
-	__asm__ volatile("inl $0xe0, %%eax" : "+a"(a), "+b"(b), "+c"(c), "+d"(d), "+S"(si), "+D"(di) : : "memory");
-	if (a != 0xffffffffu || b != 0x11111111u || c != 0x22222222u || d != 0x33333333u || si != 0x44444444u ||
-	    di != 0x55555555u) {
-		kprintf("hcall FAIL: inl port 0x%x: eax=%08x ebx=%08x ecx=%08x edx=%08x esi=%08x edi=%08x "
-			"(expected ffffffff 11111111 22222222 33333333 44444444 55555555)\n",
-			HCALL_PORT, a, b, c, d, si, di);
+/*
+ * The IN form: the same results as the OUT form, whatever RBX..RDX held before (bothy writes them
+ * only when they differ); a 1-byte read is no call (all ones in AL, every register kept).
+ */
+static bool check_in_form(void)
+{
+	struct regs r = hcall_in(FID_REVISION(6), 0, 0, 0, 0x44444444u, 0x55555555u);
+	uint8_t al = 0x12;
+	uint32_t b = 0x11111111u;
+
+	if (!regs_are("in: revision", FID_REVISION(6), &r, RAX | RBX | RCX | RDX, 1, 0, 0, 0) ||
+	    !si_di_kept("in: revision", &r))
+		return false;
+	r = hcall_in(FID_REVISION(6), 0x11111111u, 0x22222222u, 0x33333333u, 0x44444444u, 0x55555555u);
+	if (!regs_are("in: revision, stale rbx..rdx", FID_REVISION(6), &r, RAX | RBX | RCX | RDX, 1, 0, 0, 0) ||
+	    !si_di_kept("in: revision, stale rbx..rdx", &r))
+		return false;
+	r = hcall_in(FID_UID(6), 0, 0, 0, 0x44444444u, 0x55555555u);
+	if (!regs_are("in: vendor hyp uid", FID_UID(6), &r, RAX | RBX | RCX | RDX, uuid_vendor_hyp[0],
+		      uuid_vendor_hyp[1], uuid_vendor_hyp[2], uuid_vendor_hyp[3]))
+		return false;
+	r = hcall_in(0x8600abcdu, 7, 8, 9, 0x44444444u, 0x55555555u);
+	if (!regs_are("in: unknown function of owner 6", 0x8600abcdu, &r, RAX | RBX | RCX | RDX, NOT_SUPPORTED, 0,
+		      0, 0))
+		return false;
+	__asm__ volatile("inb $0xe0, %%al" : "+a"(al), "+b"(b) : : "memory");
+	if (al != 0xff || b != 0x11111111u) {
+		kprintf("hcall FAIL: inb port 0x%x: al=%02x ebx=%08x (expected ff 11111111)\n", HCALL_PORT, al, b);
 		return false;
 	}
-	kprintf("hcall: inl port 0x%x: ffffffff, other registers kept\n", HCALL_PORT);
+	kprintf("hcall: in form: revision, uid, unknown id as the out form; inb: ff, registers kept\n");
 	return true;
 }
 
@@ -284,7 +328,7 @@ static int self_test(bool trng)
 	    !not_supported("rnd64 from 32-bit code", FID_TRNG_RND64) ||
 	    !not_supported("clock pairing from 32-bit code", FID_CLOCK_PAIRING) ||
 	    !not_supported("unknown function of owner 6", 0x8600abcdu) ||
-	    !not_supported("not a fast call (bit 31 clear)", 0x06000000u) || !check_port_read())
+	    !not_supported("not a fast call (bit 31 clear)", 0x06000000u) || !check_in_form())
 		return 1;
 	kprintf("hcall ok\n");
 	return 0;
@@ -292,7 +336,7 @@ static int self_test(bool trng)
 
 /* --- benchmark ----------------------------------------------------------------------------- */
 
-static int bench(const char *mode, uint32_t n, uint32_t fid, uint32_t want)
+static int bench(const char *mode, uint32_t n, uint32_t fid, uint32_t want, bool in_form)
 {
 	uint32_t elapsed, wrong = 0, last = 0;
 
@@ -305,7 +349,7 @@ static int bench(const char *mode, uint32_t n, uint32_t fid, uint32_t want)
 			outl(FREE_PORT, 0);
 	} else {
 		for (uint32_t i = 0; i < n; i++) {
-			struct regs r = hcall0(fid);
+			struct regs r = in_form ? hcall_in0(fid) : hcall0(fid);
 
 			if (r.a != want) {
 				wrong++;
@@ -332,13 +376,13 @@ static uint32_t lap(uint32_t *mark)
 
 static int bench_mixed(uint32_t n, uint32_t blocks)
 {
-	uint32_t per = n / blocks, bare = 0, handled = 0, wrong = 0, mark;
+	uint32_t per = n / blocks, bare = 0, handled = 0, handled_out = 0, wrong = 0, mark;
 
 	if (!blocks || !per) {
 		kprintf("hcall bench mixed: n=%u blocks=%u leaves no calls per block\n", n, blocks);
 		return EXIT_SETUP_ERROR;
 	}
-	if (hcall0(FID_TRNG_VERSION).a != TRNG_VERSION_1_0)
+	if (hcall_in0(FID_TRNG_VERSION).a != TRNG_VERSION_1_0 || hcall0(FID_TRNG_VERSION).a != TRNG_VERSION_1_0)
 		wrong++;
 	if (!lapic_timer_start(0xffffffffu)) {
 		kprintf("hcall bench mixed: no LAPIC timer, not timed\n");
@@ -346,23 +390,32 @@ static int bench_mixed(uint32_t n, uint32_t blocks)
 	}
 	mark = 0xffffffffu;
 	for (uint32_t b = 0; b < blocks; b++) {
-		/* Alternate which kind goes first, so neither always follows the timer read. */
-		for (int k = 0; k < 2; k++) {
-			if ((b + k) % 2 == 0) {
+		/* Rotate which kind goes first, so none always follows the timer read. */
+		for (uint32_t k = 0; k < 3; k++) {
+			switch ((b + k) % 3) {
+			case 0:
 				for (uint32_t i = 0; i < per; i++)
 					outl(FREE_PORT, 0);
 				bare += lap(&mark);
-			} else {
+				break;
+			case 1:
+				for (uint32_t i = 0; i < per; i++)
+					if (hcall_in0(FID_TRNG_VERSION).a != TRNG_VERSION_1_0)
+						wrong++;
+				handled += lap(&mark);
+				break;
+			default:
 				for (uint32_t i = 0; i < per; i++)
 					if (hcall0(FID_TRNG_VERSION).a != TRNG_VERSION_1_0)
 						wrong++;
-				handled += lap(&mark);
+				handled_out += lap(&mark);
+				break;
 			}
 		}
 	}
-	kprintf("hcall bench mixed: %u+%u calls in %u blocks: bare %u ns, handled %u ns each\n", per * blocks,
-		per * blocks, blocks, lapic_counts_per_item_ns(bare, per * blocks),
-		lapic_counts_per_item_ns(handled, per * blocks));
+	kprintf("hcall bench mixed: %u+%u+%u calls in %u blocks: bare %u ns, handled %u ns, handled-out %u ns each\n",
+		per * blocks, per * blocks, per * blocks, blocks, lapic_counts_per_item_ns(bare, per * blocks),
+		lapic_counts_per_item_ns(handled, per * blocks), lapic_counts_per_item_ns(handled_out, per * blocks));
 	if (wrong)
 		kprintf("hcall bench mixed: %u handled calls did not return TRNG_VERSION\n", wrong);
 	return 0;
@@ -373,7 +426,7 @@ static int bench_mixed(uint32_t n, uint32_t blocks)
 static int usage(void)
 {
 	kprintf("hcall: usage: [expect_trng=0|1] | deny=ID | forward=ID [repeat=N] | "
-		"bench=bare|handled|forward|mixed [n=N] [id=ID] [blocks=B]\n");
+		"bench=bare|handled|handled-out|forward|mixed [n=N] [id=ID] [blocks=B]\n");
 	return EXIT_SETUP_ERROR;
 }
 
@@ -415,11 +468,13 @@ int payload_main(const struct hvm_start_info *si)
 		if (cmdline_u32(cl, "n", &n) < 0 || cmdline_u32(cl, "id", &id) < 0)
 			return usage();
 		if (cmdline_has(cl, "bench=bare"))
-			return bench("bare", n, 0, 0);
+			return bench("bare", n, 0, 0, false);
+		if (cmdline_has(cl, "bench=handled-out"))
+			return bench("handled-out", n, FID_TRNG_VERSION, TRNG_VERSION_1_0, false);
 		if (cmdline_has(cl, "bench=handled"))
-			return bench("handled", n, FID_TRNG_VERSION, TRNG_VERSION_1_0);
+			return bench("handled", n, FID_TRNG_VERSION, TRNG_VERSION_1_0, true);
 		if (cmdline_has(cl, "bench=forward"))
-			return bench("forward", n, id, HANDLER_RAX(id));
+			return bench("forward", n, id, HANDLER_RAX(id), false);
 		if (cmdline_has(cl, "bench=mixed")) {
 			uint32_t blocks = 20;
 
