@@ -10,48 +10,46 @@
 void hcall_dispatcher_init(struct hcall_dispatcher *d)
 {
 	memset(d, 0, sizeof(*d));
-	pthread_mutex_init(&d->lock, NULL);
 	pthread_mutex_init(&d->owner_lock, NULL);
 }
 
 void hcall_dispatcher_fini(struct hcall_dispatcher *d)
 {
-	pthread_mutex_destroy(&d->lock);
 	pthread_mutex_destroy(&d->owner_lock);
 }
 
 enum outcome { HANDLED, FORWARDED, DENIED };
 
-static void count(struct hcall_dispatcher *d, uint32_t fid, enum outcome o)
+/* @fid's slot, claimed on first use; NULL when the table is full. */
+static struct hcall_stat *stat_slot(struct hcall_dispatcher *d, uint32_t fid)
 {
-	struct hcall_stat *s = NULL;
+	const uint64_t key = HCALL_STAT_USED | fid;
 	unsigned h = (fid * 2654435761u) % HCALL_STATS_SLOTS;
 
-	pthread_mutex_lock(&d->lock);
 	for (unsigned i = 0; i < HCALL_STATS_SLOTS; i++) {
 		struct hcall_stat *slot = &d->stats[(h + i) % HCALL_STATS_SLOTS];
+		uint64_t cur = __atomic_load_n(&slot->key, __ATOMIC_ACQUIRE);
 
-		if (!slot->used) {
-			slot->used = true;
-			slot->fid = fid;
-		}
-		if (slot->fid == fid) {
-			s = slot;
-			break;
-		}
+		if (!cur && __atomic_compare_exchange_n(&slot->key, &cur, key, false, __ATOMIC_ACQ_REL,
+							__ATOMIC_ACQUIRE))
+			return slot;
+		if (cur == key)
+			return slot; /* (a failed claim left the winner's key in cur) */
 	}
-	if (s) {
-		s->calls++;
-		if (o == HANDLED)
-			s->handled++;
-		else if (o == FORWARDED)
-			s->forwarded++;
-		else
-			s->denied++;
-	} else {
-		d->stats_other++; /* a guest spraying ids cannot grow the table */
+	return NULL;
+}
+
+static void count(struct hcall_dispatcher *d, uint32_t fid, enum outcome o)
+{
+	struct hcall_stat *s = stat_slot(d, fid);
+
+	if (!s) {
+		__atomic_fetch_add(&d->stats_other, 1, __ATOMIC_RELAXED); /* a guest spraying ids cannot grow the table */
+		return;
 	}
-	pthread_mutex_unlock(&d->lock);
+	__atomic_fetch_add(&s->calls, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(o == HANDLED ? &s->handled : o == FORWARDED ? &s->forwarded : &s->denied, 1,
+			   __ATOMIC_RELAXED);
 }
 
 void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c)
@@ -96,16 +94,19 @@ out:
 
 void hcall_print_stats(struct hcall_dispatcher *d, FILE *out)
 {
-	pthread_mutex_lock(&d->lock);
+	unsigned long other = __atomic_load_n(&d->stats_other, __ATOMIC_RELAXED);
+
 	for (unsigned i = 0; i < HCALL_STATS_SLOTS; i++) {
 		const struct hcall_stat *s = &d->stats[i];
+		uint64_t key = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
 
-		if (s->used)
-			fprintf(out, "hcall 0x%08" PRIx32 " calls %lu handled %lu forwarded %lu denied %lu\n", s->fid,
-				s->calls, s->handled, s->forwarded, s->denied);
+		if (key)
+			fprintf(out, "hcall 0x%08" PRIx32 " calls %lu handled %lu forwarded %lu denied %lu\n",
+				(uint32_t)key, __atomic_load_n(&s->calls, __ATOMIC_RELAXED),
+				__atomic_load_n(&s->handled, __ATOMIC_RELAXED),
+				__atomic_load_n(&s->forwarded, __ATOMIC_RELAXED),
+				__atomic_load_n(&s->denied, __ATOMIC_RELAXED));
 	}
-	if (d->stats_other)
-		fprintf(out, "hcall other functions: calls %lu (beyond %d counted ids)\n", d->stats_other,
-			HCALL_STATS_SLOTS);
-	pthread_mutex_unlock(&d->lock);
+	if (other)
+		fprintf(out, "hcall other functions: calls %lu (beyond %d counted ids)\n", other, HCALL_STATS_SLOTS);
 }

@@ -107,9 +107,14 @@ struct hcall_owner {
 
 #define HCALL_STATS_SLOTS 64
 
+/*
+ * One function's counters. Lock-free, so that vCPUs making hypercalls at once do not serialize on
+ * the dispatcher: a slot is claimed once by a compare-and-swap of its key and never freed, and the
+ * counters are atomic increments.
+ */
+#define HCALL_STAT_USED (1ull << 32)
 struct hcall_stat {
-	uint32_t fid;
-	bool used;
+	uint64_t key; /* 0: free; else HCALL_STAT_USED | fid */
 	unsigned long calls, handled, forwarded, denied;
 };
 
@@ -122,10 +127,9 @@ struct hcall_dispatcher {
 	/* The guest's clock and the host's realtime read with it, for clock pairing (NULL: none). */
 	int (*get_clock)(void *clock_ctx, uint64_t *guest_ns, uint64_t *realtime_ns);
 	void *clock_ctx;
-	pthread_mutex_t lock;	    /* counters */
 	pthread_mutex_t owner_lock; /* one forwarded call at a time */
 	struct hcall_stat stats[HCALL_STATS_SLOTS];
-	unsigned long stats_other; /* calls of functions beyond the table */
+	unsigned long stats_other; /* calls of functions beyond the table (atomic) */
 };
 
 void hcall_dispatcher_init(struct hcall_dispatcher *d);

@@ -116,7 +116,7 @@ static struct hcall_call call(uint32_t fid, uint64_t a0)
 static const struct hcall_stat *stat_of(uint32_t fid)
 {
 	for (unsigned i = 0; i < HCALL_STATS_SLOTS; i++)
-		if (d.stats[i].used && d.stats[i].fid == fid)
+		if (d.stats[i].key == (HCALL_STAT_USED | fid))
 			return &d.stats[i];
 	return NULL;
 }
@@ -422,6 +422,42 @@ static void test_stats_bounded(void **state)
 	free(buf);
 }
 
+#define RACE_THREADS 4
+#define RACE_CALLS 20000
+#define RACE_FIDS 8
+
+static void *race_calls(void *unused)
+{
+	(void)unused;
+	for (uint32_t i = 0; i < RACE_CALLS; i++) {
+		struct hcall_call c = { .fid = 0x83000100u + i % RACE_FIDS, .is64 = true };
+
+		hcall_dispatch(&d, &c);
+	}
+	return NULL;
+}
+
+/* vCPUs counting at once: every call counted once, in one slot per function (no lock to lean on). */
+static void test_stats_concurrent(void **state)
+{
+	pthread_t t[RACE_THREADS];
+
+	(void)state;
+	for (int i = 0; i < RACE_THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, race_calls, NULL), 0);
+	for (int i = 0; i < RACE_THREADS; i++)
+		pthread_join(t[i], NULL);
+	for (uint32_t f = 0; f < RACE_FIDS; f++) {
+		unsigned slots = 0;
+
+		for (unsigned i = 0; i < HCALL_STATS_SLOTS; i++)
+			slots += d.stats[i].key == (HCALL_STAT_USED | (0x83000100u + f));
+		assert_int_equal(slots, 1);
+		assert_int_equal(stat_of(0x83000100u + f)->calls, RACE_THREADS * RACE_CALLS / RACE_FIDS);
+		assert_int_equal(stat_of(0x83000100u + f)->denied, RACE_THREADS * RACE_CALLS / RACE_FIDS);
+	}
+}
+
 /* --- the VM owner as a peer on an RM link ----------------------------------- */
 
 enum peer_mode { PEER_ANSWER, PEER_GARBAGE, PEER_SILENT, PEER_CLOSE };
@@ -588,6 +624,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_abi_hides_services, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_forward_and_policy, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_forward_17_args, dispatcher_setup, dispatcher_teardown),
+		cmocka_unit_test_setup_teardown(test_stats_concurrent, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test_setup_teardown(test_stats_bounded, dispatcher_setup, dispatcher_teardown),
 		cmocka_unit_test(test_peer),
 		cmocka_unit_test(test_peer_connect),
