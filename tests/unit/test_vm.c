@@ -471,11 +471,10 @@ static void test_guest_abi_refused(void **state)
 	assert_nothing_alive();
 }
 
-/* The x86 hypercall gate: function id from the OUT, arguments from registers, results to RAX..RDX. */
-static uint64_t gate_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t rbx)
+/* A VM whose vCPU 0 is in protected (or long) mode at @cpl with registers @r. */
+static struct vm *gate_vm(bool long_mode, unsigned cpl, const struct hv_x86_regs *r)
 {
 	struct vm_config cfg;
-	struct vm_stop_status st;
 	struct vm *vm;
 
 	fake_hv_reset();
@@ -485,8 +484,18 @@ static uint64_t gate_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t r
 	fake_state.sregs[0].efer = long_mode ? (1u << 10) | (1u << 8) : 0;
 	fake_state.sregs[0].cs.l = long_mode;
 	fake_state.sregs[0].cs.selector = (uint16_t)(0x10 | cpl);
-	fake_state.regs[0] = (struct hv_x86_regs){ .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx,
-						   .rcx = 0x1111, .rip = 0x1234, .rflags = 2 };
+	fake_state.regs[0] = *r;
+	return vm;
+}
+
+/* The x86 hypercall gate: function id from the OUT, arguments from registers, results to RAX..RDX. */
+static uint64_t gate_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t rbx)
+{
+	const struct hv_x86_regs r = { .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx, .rcx = 0x1111,
+				       .rip = 0x1234, .rflags = 2 };
+	struct vm *vm = gate_vm(long_mode, cpl, &r);
+	struct vm_stop_status st;
+
 	push_io(0, X86_PORT_HCALL, true, 4, fid);
 	push_io(0, X86_PORT_DEBUG_EXIT, true, 1, 0);
 	assert_int_equal(vm_run(vm, &st), 0);
@@ -519,20 +528,12 @@ static void test_hcall_gate(void **state)
 static uint64_t gate_in_call(bool long_mode, unsigned cpl, uint32_t fid, uint64_t rbx, uint64_t rcx, uint8_t size,
 			     unsigned *writes)
 {
-	struct vm_config cfg;
+	const struct hv_x86_regs r = { .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx, .rcx = rcx, .rsi = 0x5151,
+				       .rip = 0x1234, .rflags = 2 };
+	struct vm *vm = gate_vm(long_mode, cpl, &r);
 	struct vm_stop_status st;
-	struct vm *vm;
 	unsigned before;
 
-	fake_hv_reset();
-	config(&cfg, 1);
-	assert_int_equal(vm_create(&cfg, &vm, NULL), 0);
-	fake_state.sregs[0].cr0 = 1;
-	fake_state.sregs[0].efer = long_mode ? (1u << 10) | (1u << 8) : 0;
-	fake_state.sregs[0].cs.l = long_mode;
-	fake_state.sregs[0].cs.selector = (uint16_t)(0x10 | cpl);
-	fake_state.regs[0] = (struct hv_x86_regs){ .rax = 0xdeadbeef00000000ull | fid, .rbx = rbx, .rcx = rcx,
-						   .rsi = 0x5151, .rip = 0x1234, .rflags = 2 };
 	push_io(0, X86_PORT_HCALL, false, size, 0);
 	push_io(0, X86_PORT_DEBUG_EXIT, true, 1, 0);
 	before = fake_state.set_regs_calls[0];

@@ -82,38 +82,24 @@ static struct hregs hcall(uint32_t fid, uint64_t a0, uint64_t a1, uint64_t a2, u
 /*
  * The same call, with RSI, RDI and R8 as in-out operands, so that a VMM which
  * wrote them back cannot corrupt the compiled code and the self-test can see
- * it did.
+ * it did. in_form: the IN form (32-bit-convention ids), `inl $0xe0, %eax`;
+ * the function id is EAX, and the upper half of @rax is not part of it.
  */
-static struct hregs hcall_keep(uint32_t fid, const uint64_t args[6], uint64_t after[3])
-{
-	register uint64_t r8 __asm__("r8") = args[5];
-	uint64_t rax = fid, rbx = args[0], rcx = args[1], rdx = args[2], rsi = args[3],
-		 rdi = args[4];
-
-	__asm__ volatile("outl %%eax, %[port]"
-			 : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "+S"(rsi), "+D"(rdi), "+r"(r8)
-			 : [port] "i"(HCALL_PORT)
-			 : "memory", "cc");
-	after[0] = rsi;
-	after[1] = rdi;
-	after[2] = r8;
-	return (struct hregs){ rax, rbx, rcx, rdx };
-}
-
-/*
- * The IN form (32-bit-convention ids): `inl $0xe0, %eax` with the function id in
- * EAX; the upper half of RAX is not part of the id. RSI, RDI and R8 are in-out
- * here too, so the self-test sees that they are kept.
- */
-static struct hregs hcall_in(uint64_t rax, const uint64_t args[6], uint64_t after[3])
+static struct hregs hcall_keep(bool in_form, uint64_t rax, const uint64_t args[6], uint64_t after[3])
 {
 	register uint64_t r8 __asm__("r8") = args[5];
 	uint64_t rbx = args[0], rcx = args[1], rdx = args[2], rsi = args[3], rdi = args[4];
 
-	__asm__ volatile("inl %[port], %%eax"
-			 : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "+S"(rsi), "+D"(rdi), "+r"(r8)
-			 : [port] "i"(HCALL_PORT)
-			 : "memory", "cc");
+	if (in_form)
+		__asm__ volatile("inl %[port], %%eax"
+				 : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "+S"(rsi), "+D"(rdi), "+r"(r8)
+				 : [port] "i"(HCALL_PORT)
+				 : "memory", "cc");
+	else
+		__asm__ volatile("outl %%eax, %[port]"
+				 : "+a"(rax), "+b"(rbx), "+c"(rcx), "+d"(rdx), "+S"(rsi), "+D"(rdi), "+r"(r8)
+				 : [port] "i"(HCALL_PORT)
+				 : "memory", "cc");
 	after[0] = rsi;
 	after[1] = rdi;
 	after[2] = r8;
@@ -266,7 +252,7 @@ static void test_preserved(void)
 				   UINT64_C(0x8badf00dcafef00d) };
 	uint64_t after[3];
 
-	hcall_keep(FID_TRNG_VERSION, args, after);
+	hcall_keep(false, FID_TRNG_VERSION, args, after);
 	for (int i = 0; i < 3; i++)
 		if (after[i] != args[3 + i])
 			failf("%s changed by a call: %016" PRIx64 " -> %016" PRIx64, names[i],
@@ -282,7 +268,7 @@ static void test_in_form(void)
 	struct hregs r;
 
 	/* TRNG_VERSION with stale RBX..RDX and garbage above EAX: 1.0, zero in the other three. */
-	r = hcall_in(garbage | FID_TRNG_VERSION, args, after);
+	r = hcall_keep(true, garbage | FID_TRNG_VERSION, args, after);
 	if (r.rax != TRNG_VERSION_1_0 || r.rbx || r.rcx || r.rdx)
 		failf("in form: TRNG_VERSION: rax=%016" PRIx64 " rbx=%016" PRIx64 " rcx=%016" PRIx64
 		      " rdx=%016" PRIx64 ", expected 0x10000 0 0 0",
@@ -293,7 +279,7 @@ static void test_in_form(void)
 
 	/* TRNG_RND32(96): 32-bit results, RAX's upper half cleared by the IN. */
 	args[0] = 96;
-	r = hcall_in(garbage | FID_TRNG_RND32, args, after);
+	r = hcall_keep(true, garbage | FID_TRNG_RND32, args, after);
 	if (r.rax != 0)
 		failf("in form: TRNG_RND32(96): rax=%016" PRIx64 ", expected 0", r.rax);
 	else if ((r.rbx | r.rcx | r.rdx) >> 32 || (r.rbx | r.rcx | r.rdx) == 0)
@@ -303,7 +289,7 @@ static void test_in_form(void)
 
 	/* A 64-bit-convention id cannot get its 64-bit results through IN: NOT_SUPPORTED, 32 bits. */
 	args[0] = 64;
-	r = hcall_in(FID_TRNG_RND64, args, after);
+	r = hcall_keep(true, FID_TRNG_RND64, args, after);
 	if (r.rax != UINT32_MAX || r.rbx || r.rcx || r.rdx)
 		failf("in form: TRNG_RND64: rax=%016" PRIx64 " rbx=%016" PRIx64 " rcx=%016" PRIx64
 		      " rdx=%016" PRIx64 ", expected 0xffffffff 0 0 0",
