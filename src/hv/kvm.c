@@ -84,9 +84,17 @@ struct hv_vcpu {
 	 * reads and writes them without ioctls. fresh: the run page is current.
 	 */
 	bool sync_regs, regs_fresh;
-	/* Segment registers join the sync once an exit handler asks for the mode (x86_get_mode). */
+	/*
+	 * Segment registers join the sync once an exit handler asks for the mode
+	 * (x86_get_mode), and leave it after SREGS_SYNC_IDLE_EXITS exits that did
+	 * not: a VM that made one hypercall does not pay for the copy on every
+	 * later exit, while one that makes many keeps it.
+	 */
 	bool sync_sregs_ok, sregs_fresh;
+	unsigned exits_since_mode;
 };
+
+#define SREGS_SYNC_IDLE_EXITS 256
 
 static int xioctl(int fd, unsigned long req, void *arg)
 {
@@ -489,6 +497,8 @@ static int kvm_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 	vcpu->regs_fresh = vcpu->sync_regs;
 #ifdef __x86_64__
 	vcpu->sregs_fresh = (vcpu->run->kvm_valid_regs & KVM_SYNC_X86_SREGS) != 0;
+	if (vcpu->sregs_fresh && ++vcpu->exits_since_mode > SREGS_SYNC_IDLE_EXITS)
+		vcpu->run->kvm_valid_regs &= ~(uint64_t)KVM_SYNC_X86_SREGS; /* from the next exit on */
 #endif
 	if (ret < 0) {
 		if (errno == EINTR || errno == EAGAIN) {
@@ -662,6 +672,7 @@ static int kvm_x86_get_mode(struct hv_vcpu *vcpu, struct hv_x86_mode *m)
 		if (vcpu->sync_sregs_ok && atomic_load(&vcpu->thread_known))
 			vcpu->run->kvm_valid_regs |= KVM_SYNC_X86_SREGS;
 	}
+	vcpu->exits_since_mode = 0;
 	*m = (struct hv_x86_mode){ .cr0 = k->cr0, .efer = k->efer, .cs_selector = k->cs.selector, .cs_l = k->cs.l };
 	return 0;
 }
