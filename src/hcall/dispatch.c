@@ -67,8 +67,9 @@ void hcall_dispatch(struct hcall_dispatcher *d, struct hcall_call *c)
 	 */
 	if ((c->fid & HCALL_64) && (!c->is64 || c->results32))
 		goto out;
+	/* In no range: bothy's service if it has one, else NOT_SUPPORTED (a denial) all the same. */
 	if (!hcall_filter_lookup(&d->filter, c->fid, &action))
-		action = hcall_service_exists(c->fid) ? HCALL_HANDLE : HCALL_DENY;
+		action = HCALL_HANDLE;
 	switch (action) {
 	case HCALL_HANDLE:
 		if (hcall_service_call(d, c))

@@ -145,9 +145,10 @@ void hcall_print_stats(struct hcall_dispatcher *d, FILE *out);
 
 /* Service bitmaps bothy implements, per owner bitmap (0 std, 1 std_hyp, 2 vendor_hyp). */
 uint64_t hcall_services_supported(unsigned bitmap);
-/* Does bothy have a built-in service for @fid (whatever the ABI says)? */
-bool hcall_service_exists(uint32_t fid);
-/* Answers a HANDLE call; false if the ABI hides the service (the caller counts a denial). */
+/*
+ * Answers a HANDLE call into c->ret, which the dispatcher has set to NOT_SUPPORTED; false when
+ * bothy has no such service or the ABI hides it (the caller counts a denial).
+ */
 bool hcall_service_call(struct hcall_dispatcher *d, struct hcall_call *c);
 
 #endif

@@ -90,11 +90,6 @@ static bool is_trng(uint32_t fid)
 	       fid == FID_TRNG_RND32 || fid == FID_TRNG_RND64;
 }
 
-bool hcall_service_exists(uint32_t fid)
-{
-	return is_query(fid) || is_trng(fid) || fid == FID_FEATURES || fid == FID_CLOCK_PAIRING;
-}
-
 static void put_uuid(struct hcall_call *c, const uint8_t uuid[16])
 {
 	for (int i = 0; i < 4; i++)
@@ -168,8 +163,6 @@ static void clock_pairing(struct hcall_dispatcher *d, struct hcall_call *c)
 
 bool hcall_service_call(struct hcall_dispatcher *d, struct hcall_call *c)
 {
-	memset(c->ret, 0, sizeof(c->ret));
-	c->ret[0] = HCALL_NOT_SUPPORTED;
 	if (is_query(c->fid)) {
 		query(c);
 		return true;
