@@ -305,8 +305,7 @@ static int fake_vcpu_run(struct hv_vcpu *vcpu, struct hv_exit *exit)
 		if (cur->exit.reason == HV_EXIT_IO && !cur->exit.io.write) {
 			memcpy(&fk.last_read[i], cur->data, cur->exit.io.size);
 			complete_in(&fake_state.regs[i], cur->data, cur->exit.io.size);
-		}
-		else if (cur->exit.reason == HV_EXIT_MMIO && !cur->exit.mmio.write)
+		} else if (cur->exit.reason == HV_EXIT_MMIO && !cur->exit.mmio.write)
 			memcpy(&fk.last_read[i], cur->data, cur->exit.mmio.len);
 		fk.have_current[i] = false;
 	}
