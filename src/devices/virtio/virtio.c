@@ -58,14 +58,22 @@ int virtio_dev_init(struct virtio_dev *vdev, const char *name, uint32_t device_i
 	vdev->nr_queues = nr_queues;
 	vdev->ops = ops;
 	vdev->priv = priv;
+	vdev->nr_workers = ops->worker_per_queue ? nr_queues : 1;
 	for (q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vdev->kick_fd[q] = -1;
 	ret = -pthread_mutex_init(&vdev->lock, NULL);
 	if (ret)
 		return ret;
-	ret = evloop_create(&vdev->loop);
+	ret = -pthread_cond_init(&vdev->io_idle, NULL);
 	if (ret)
 		goto destroy_lock;
+	for (unsigned w = 0; w < vdev->nr_workers; w++) {
+		vdev->workers[w].vdev = vdev;
+		ret = evloop_create(&vdev->workers[w].loop);
+		if (ret)
+			goto destroy_loops;
+	}
+	vdev->loop = vdev->workers[0].loop;
 	for (q = 0; q < nr_queues; q++) {
 		virtq_init(&vdev->queues[q], queue_sizes[q]);
 		vdev->kick_fd[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -73,7 +81,8 @@ int virtio_dev_init(struct virtio_dev *vdev, const char *name, uint32_t device_i
 			ret = -errno;
 			goto close_kicks;
 		}
-		ret = evloop_add(vdev->loop, vdev->kick_fd[q], EPOLLIN, virtio_on_kick, vdev);
+		ret = evloop_add(vdev->workers[q % vdev->nr_workers].loop, vdev->kick_fd[q], EPOLLIN, virtio_on_kick,
+				 vdev);
 		if (ret)
 			goto close_kicks;
 	}
@@ -83,7 +92,10 @@ close_kicks:
 	for (q = 0; q < nr_queues; q++)
 		if (vdev->kick_fd[q] >= 0)
 			close(vdev->kick_fd[q]);
-	evloop_destroy(vdev->loop);
+destroy_loops:
+	for (unsigned w = 0; w < vdev->nr_workers; w++)
+		evloop_destroy(vdev->workers[w].loop);
+	pthread_cond_destroy(&vdev->io_idle);
 destroy_lock:
 	pthread_mutex_destroy(&vdev->lock);
 	return ret;
@@ -91,47 +103,60 @@ destroy_lock:
 
 static void *virtio_worker(void *arg)
 {
-	struct virtio_dev *vdev = arg;
-	int ret = evloop_run(vdev->loop);
+	struct virtio_worker *w = arg;
+	int ret = evloop_run(w->loop);
 
 	if (ret)
-		log_err("%s: event loop failed: %s", vdev->name, strerror(-ret));
+		log_err("%s: event loop failed: %s", w->vdev->name, strerror(-ret));
 	return NULL;
+}
+
+static void virtio_dev_stop_workers(struct virtio_dev *vdev)
+{
+	for (unsigned w = 0; w < vdev->workers_started; w++)
+		evloop_stop(vdev->workers[w].loop);
+	for (unsigned w = 0; w < vdev->workers_started; w++)
+		pthread_join(vdev->workers[w].thread, NULL);
+	vdev->workers_started = 0;
 }
 
 int virtio_dev_start(struct virtio_dev *vdev)
 {
 	sigset_t all, old;
-	int ret;
+	int ret = 0;
 
 	/*
-	 * The worker takes no signals: SIGINT/SIGTERM/SIGQUIT are for vm_run()'s signalfd, and a
+	 * Workers take no signals: SIGINT/SIGTERM/SIGQUIT are for vm_run()'s signalfd, and a
 	 * process-directed signal goes to any thread that does not block it, where its default
 	 * action would kill the VMM instead of stopping the VM cleanly.
 	 */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	ret = -pthread_create(&vdev->worker, NULL, virtio_worker, vdev);
+	while (vdev->workers_started < vdev->nr_workers) {
+		struct virtio_worker *w = &vdev->workers[vdev->workers_started];
+
+		ret = -pthread_create(&w->thread, NULL, virtio_worker, w);
+		if (ret)
+			break;
+		vdev->workers_started++;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret)
-		return ret;
-	vdev->worker_started = true;
-	return 0;
+		virtio_dev_stop_workers(vdev);
+	return ret;
 }
 
 void virtio_dev_destroy(struct virtio_dev *vdev)
 {
 	if (!vdev)
 		return;
-	if (vdev->worker_started) {
-		evloop_stop(vdev->loop);
-		pthread_join(vdev->worker, NULL);
-		vdev->worker_started = false;
-	}
+	virtio_dev_stop_workers(vdev);
 	for (unsigned q = 0; q < vdev->nr_queues; q++)
 		if (vdev->kick_fd[q] >= 0)
 			close(vdev->kick_fd[q]);
-	evloop_destroy(vdev->loop);
+	for (unsigned w = 0; w < vdev->nr_workers; w++)
+		evloop_destroy(vdev->workers[w].loop);
+	pthread_cond_destroy(&vdev->io_idle);
 	pthread_mutex_destroy(&vdev->lock);
 	if (vdev->ops && vdev->ops->destroy)
 		vdev->ops->destroy(vdev); /* frees vdev itself when the device embeds it */
@@ -162,6 +187,11 @@ bool virtio_dev_broken(const struct virtio_dev *vdev)
 
 static void virtio_dev_reset(struct virtio_dev *vdev)
 {
+	/* The driver may reuse its buffers once it reads status 0: no I/O may still fill them. */
+	vdev->io_drain = true;
+	while (vdev->io_inflight)
+		pthread_cond_wait(&vdev->io_idle, &vdev->lock);
+	vdev->io_drain = false;
 	if (vdev->ops->reset)
 		vdev->ops->reset(vdev);
 	for (unsigned q = 0; q < vdev->nr_queues; q++)
@@ -259,6 +289,24 @@ void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why)
 	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if ((vdev->status & VIRTIO_STATUS_DRIVER_OK) && vdev->transport)
 		vdev->transport->notify_config(vdev);
+}
+
+void virtio_dev_io_begin(struct virtio_dev *vdev)
+{
+	vdev->io_inflight++;
+	pthread_mutex_unlock(&vdev->lock);
+}
+
+void virtio_dev_io_end(struct virtio_dev *vdev)
+{
+	pthread_mutex_lock(&vdev->lock);
+	if (--vdev->io_inflight == 0 && vdev->io_drain)
+		pthread_cond_broadcast(&vdev->io_idle);
+}
+
+bool virtio_dev_draining(const struct virtio_dev *vdev)
+{
+	return vdev->io_drain;
 }
 
 void virtio_dev_queue_done(struct virtio_dev *vdev, unsigned q)

@@ -5,13 +5,18 @@
  * feature negotiation, reset and the device's worker thread; a device owns
  * its config space and what its queues mean.
  *
- * Threads. Each device has one worker thread running its own event loop
+ * Threads. Each device has a worker thread running its own event loop
  * (evloop): queue kicks (ioeventfds, or eventfds the transport writes on a
  * trapped notify) and the device's backend fds (tap, sockets) wake it, so a
- * slow or misbehaving device never stalls another or a vCPU. Transport
- * register accesses run on vCPU threads. vdev->lock serialises the two: the
- * transport holds it for every register access, the worker for every
- * callback below. Interrupts leave through the transport (irqfd).
+ * slow or misbehaving device never stalls another or a vCPU. A device whose
+ * ops ask for it (worker_per_queue: virtio-blk) has one worker per queue
+ * instead, so requests of different queues run in parallel. Transport
+ * register accesses run on vCPU threads. vdev->lock serialises them all: the
+ * transport holds it for every register access, a worker for every callback
+ * below. A worker may drop it around blocking backend I/O on a popped
+ * request (virtio_dev_io_begin/end); a reset waits for that I/O to end, so a
+ * device never touches the driver's buffers after the driver reads status 0
+ * back. Interrupts leave through the transport (irqfd).
  */
 #ifndef BOTHY_DEVICES_VIRTIO_VIRTIO_H
 #define BOTHY_DEVICES_VIRTIO_VIRTIO_H
@@ -53,6 +58,10 @@ struct virtio_dev;
 
 /* What a device implements. Every callback runs with vdev->lock held. */
 struct virtio_dev_ops {
+	/* One worker thread per queue rather than one per device: queue_notify runs for different
+	 * queues concurrently whenever the device drops the lock (virtio_dev_io_begin), so its
+	 * per-request state must be per queue. Backend fds stay on vdev->loop (queue 0's). */
+	bool worker_per_queue;
 	/* Queue @q was kicked (worker thread). */
 	void (*queue_notify)(struct virtio_dev *vdev, unsigned q);
 	/* DRIVER_OK (on the vCPU thread of the status write): the queues the driver made ready are
@@ -91,9 +100,17 @@ struct virtio_dev {
 
 	struct gmem *gmem;
 	pthread_mutex_t lock;
-	struct evloop *loop; /* the worker's event loop */
-	pthread_t worker;
-	bool worker_started;
+	struct evloop *loop; /* the (first) worker's event loop: kicks and backend fds */
+	unsigned nr_workers; /* 1, or nr_queues with ops->worker_per_queue; queue q is worker q % n's */
+	unsigned workers_started;
+	struct virtio_worker {
+		struct virtio_dev *vdev;
+		struct evloop *loop; /* workers[0].loop == loop */
+		pthread_t thread;
+	} workers[VIRTIO_MAX_QUEUES];
+	unsigned io_inflight;   /* workers inside virtio_dev_io_begin/end (lock dropped) */
+	bool io_drain;          /* a reset waits for them: start no more requests */
+	pthread_cond_t io_idle; /* io_inflight reached 0 */
 
 	const struct virtio_dev_ops *ops;
 	const struct virtio_transport_ops *transport;
@@ -109,7 +126,7 @@ struct virtio_dev {
 int virtio_dev_init(struct virtio_dev *vdev, const char *name, uint32_t device_id, uint64_t features,
 		    unsigned nr_queues, const uint16_t *queue_sizes, const struct virtio_dev_ops *ops,
 		    void *priv);
-/* Starts the worker thread (after the transport attached). */
+/* Starts the worker threads (after the transport attached). */
 int virtio_dev_start(struct virtio_dev *vdev);
 /* Stops the worker, calls ops->destroy, frees the common part. NULL is a no-op. */
 void virtio_dev_destroy(struct virtio_dev *vdev);
@@ -134,6 +151,13 @@ void virtio_dev_kick(struct virtio_dev *vdev, unsigned q);
 void virtio_dev_set_broken(struct virtio_dev *vdev, const char *why);
 bool virtio_dev_broken(const struct virtio_dev *vdev);
 bool virtio_dev_has_feature(const struct virtio_dev *vdev, unsigned bit); /* negotiated */
+/* Blocking backend I/O for a request popped from a queue (worker thread, lock held): drops
+ * vdev->lock until virtio_dev_io_end, which takes it back. In between only the request's own
+ * buffers and the device's thread-safe backend may be used. */
+void virtio_dev_io_begin(struct virtio_dev *vdev);
+void virtio_dev_io_end(struct virtio_dev *vdev);
+/* A reset is waiting for the I/O in flight: push what completed, pop nothing more. */
+bool virtio_dev_draining(const struct virtio_dev *vdev);
 /* After pushes to queue @q: interrupts the driver if it asked for one. */
 void virtio_dev_queue_done(struct virtio_dev *vdev, unsigned q);
 /* Config space changed (e.g. capacity): bumps the generation and notifies. */
