@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,9 @@
 struct block {
 	int fd;
 	bool readonly;
-	bool punch_ok; /* fallocate(PUNCH_HOLE) not yet refused by the file system */
-	bool zero_ok;  /* fallocate(ZERO_RANGE) likewise */
+	/* Atomic: the queues of one disk are served by concurrent workers. */
+	atomic_bool punch_ok; /* fallocate(PUNCH_HOLE) not yet refused by the file system */
+	atomic_bool zero_ok;  /* fallocate(ZERO_RANGE) likewise */
 	uint64_t sectors;
 	uint32_t discard_granularity;
 	char *path;
@@ -266,7 +268,7 @@ static bool block_unsupported(int err)
 }
 
 /* fallocate with @mode; 1 if done, 0 if the file system refused the mode (remembered in *ok), -errno. */
-static int block_fallocate(struct block *b, int mode, uint64_t offset, uint64_t len, bool *ok)
+static int block_fallocate(struct block *b, int mode, uint64_t offset, uint64_t len, atomic_bool *ok)
 {
 	if (!*ok)
 		return 0;

@@ -1,7 +1,9 @@
 /*
- * virtio-blk (virtio 1.x, 5.2): one request queue served synchronously on the
- * device's worker thread, straight from the guest's buffers to the image with
- * preadv/pwritev (backends/block.c).
+ * virtio-blk (virtio 1.x, 5.2): each request queue is served synchronously by
+ * its own worker thread, straight from the guest's buffers to the image with
+ * preadv/pwritev (backends/block.c), without the device lock: the queues of a
+ * multi-queue disk do their I/O in parallel, and a vCPU touching the device's
+ * registers never waits for a disk.
  *
  * A request is a 16-byte header (type, reserved, sector) at the start of the
  * readable part, then data or discard/write-zeroes segments; the status byte
@@ -36,6 +38,13 @@ struct virtio_blk_dwz_seg {
 _Static_assert(sizeof(struct virtio_blk_req_hdr) == 16, "request header layout");
 _Static_assert(sizeof(struct virtio_blk_dwz_seg) == 16, "discard segment layout");
 
+/* A queue's request scratch, here rather than on the stack: one request at a time per queue. */
+struct blk_queue_state {
+	struct virtq_req req;
+	struct iovec data_iov[VIRTQ_MAX_CHAIN];
+	struct virtio_blk_dwz_seg segs[VIRTIO_BLK_MAX_DWZ_SEG];
+};
+
 struct virtio_blk {
 	struct virtio_dev vdev; /* first: ops->destroy frees the whole device */
 	struct block *disk;
@@ -43,10 +52,7 @@ struct virtio_blk {
 	bool readonly;
 	char serial[VIRTIO_BLK_ID_BYTES]; /* NUL padded, not necessarily terminated */
 	uint8_t config[VIRTIO_BLK_CFG_BYTES];
-	/* Per-request scratch, here rather than on the stack or the heap: one request at a time. */
-	struct virtq_req req;
-	struct iovec data_iov[VIRTQ_MAX_CHAIN];
-	struct virtio_blk_dwz_seg segs[VIRTIO_BLK_MAX_DWZ_SEG];
+	struct blk_queue_state qs[]; /* one per request queue */
 };
 
 static void blk_put_le32(uint8_t *p, uint32_t v)
@@ -103,8 +109,8 @@ static bool blk_range_ok(const struct virtio_blk *blk, uint64_t sector, uint64_t
 }
 
 /* T_IN / T_OUT. *written: data bytes put into the guest's buffers. */
-static uint8_t blk_do_rw(struct virtio_blk *blk, const struct virtq_req *req, bool write, uint64_t sector,
-			 uint32_t *written)
+static uint8_t blk_do_rw(struct virtio_blk *blk, struct blk_queue_state *bq, const struct virtq_req *req,
+			 bool write, uint64_t sector, uint32_t *written)
 {
 	size_t len = write ? req->out_len - sizeof(struct virtio_blk_req_hdr) : req->in_len - 1;
 	unsigned n;
@@ -117,13 +123,13 @@ static uint8_t blk_do_rw(struct virtio_blk *blk, const struct virtq_req *req, bo
 	if (!len)
 		return VIRTIO_BLK_S_OK;
 	if (write)
-		n = blk_iov_window(blk->data_iov, req->iov, req->nr_out, sizeof(struct virtio_blk_req_hdr), len);
+		n = blk_iov_window(bq->data_iov, req->iov, req->nr_out, sizeof(struct virtio_blk_req_hdr), len);
 	else
-		n = blk_iov_window(blk->data_iov, req->iov + req->nr_out, req->nr_in, 0, len);
+		n = blk_iov_window(bq->data_iov, req->iov + req->nr_out, req->nr_in, 0, len);
 	if (write)
-		ret = block_writev(blk->disk, blk->data_iov, n, sector << BLOCK_SECTOR_SHIFT);
+		ret = block_writev(blk->disk, bq->data_iov, n, sector << BLOCK_SECTOR_SHIFT);
 	else
-		ret = block_readv(blk->disk, blk->data_iov, n, sector << BLOCK_SECTOR_SHIFT);
+		ret = block_readv(blk->disk, bq->data_iov, n, sector << BLOCK_SECTOR_SHIFT);
 	if (ret) {
 		blk_log_io_error(blk, write ? "write" : "read", sector, ret);
 		return VIRTIO_BLK_S_IOERR;
@@ -134,7 +140,8 @@ static uint8_t blk_do_rw(struct virtio_blk *blk, const struct virtq_req *req, bo
 }
 
 /* T_DISCARD / T_WRITE_ZEROES: segments after the header, all checked before any is applied. */
-static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, bool zeroes)
+static uint8_t blk_do_dwz(struct virtio_blk *blk, struct blk_queue_state *bq, const struct virtq_req *req,
+			  bool zeroes)
 {
 	size_t bytes = req->out_len - sizeof(struct virtio_blk_req_hdr);
 	size_t nseg = bytes / sizeof(struct virtio_blk_dwz_seg);
@@ -145,9 +152,9 @@ static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, b
 	if (blk->readonly || !bytes || bytes % sizeof(struct virtio_blk_dwz_seg) || nseg > max_seg)
 		return VIRTIO_BLK_S_IOERR;
 	/* One copy: the guest cannot change a segment between its check and its use. */
-	virtq_req_read(req, sizeof(struct virtio_blk_req_hdr), blk->segs, bytes);
+	virtq_req_read(req, sizeof(struct virtio_blk_req_hdr), bq->segs, bytes);
 	for (size_t i = 0; i < nseg; i++) {
-		struct virtio_blk_dwz_seg *s = &blk->segs[i];
+		struct virtio_blk_dwz_seg *s = &bq->segs[i];
 
 		s->sector = le64toh(s->sector);
 		s->num_sectors = le32toh(s->num_sectors);
@@ -158,7 +165,7 @@ static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, b
 			return VIRTIO_BLK_S_IOERR;
 	}
 	for (size_t i = 0; i < nseg; i++) {
-		const struct virtio_blk_dwz_seg *s = &blk->segs[i];
+		const struct virtio_blk_dwz_seg *s = &bq->segs[i];
 		uint64_t off = s->sector << BLOCK_SECTOR_SHIFT;
 		uint64_t len = (uint64_t)s->num_sectors << BLOCK_SECTOR_SHIFT;
 		int ret;
@@ -175,9 +182,14 @@ static uint8_t blk_do_dwz(struct virtio_blk *blk, const struct virtq_req *req, b
 	return VIRTIO_BLK_S_OK;
 }
 
-uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *req)
+/*
+ * One request on @bq's scratch, without the device lock: it touches only the
+ * request's buffers and the device's fixed state. A request that cannot even
+ * be answered sets *unanswerable (why) and returns 0.
+ */
+static uint32_t blk_serve(struct virtio_blk *blk, struct blk_queue_state *bq, const struct virtq_req *req,
+			  const char **unanswerable)
 {
-	struct virtio_blk *blk = vdev->priv;
 	struct virtio_blk_req_hdr hdr;
 	uint32_t written = 0;
 	uint8_t *status = NULL;
@@ -185,7 +197,7 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 
 	/* queue.c guarantees these; a crafted request (tests, fuzzing) must not get further either. */
 	if (req->nr_out > VIRTQ_MAX_CHAIN || req->nr_in > VIRTQ_MAX_CHAIN - req->nr_out) {
-		virtio_dev_set_broken(vdev, "request with too many buffers");
+		*unanswerable = "request with too many buffers";
 		return 0;
 	}
 	/* The status byte: the last byte of the last non-empty writable buffer. */
@@ -198,11 +210,11 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 		}
 	}
 	if (!status || !req->in_len) {
-		virtio_dev_set_broken(vdev, "block request without a status byte");
+		*unanswerable = "block request without a status byte";
 		return 0;
 	}
 	if (req->out_len < sizeof(hdr)) {
-		log_guest("%s: block request header of %zu bytes", vdev->name, req->out_len);
+		log_guest("%s: block request header of %zu bytes", blk->vdev.name, req->out_len);
 		*status = VIRTIO_BLK_S_IOERR;
 		return 1;
 	}
@@ -213,7 +225,7 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		st = blk_do_rw(blk, req, hdr.type == VIRTIO_BLK_T_OUT, hdr.sector, &written);
+		st = blk_do_rw(blk, bq, req, hdr.type == VIRTIO_BLK_T_OUT, hdr.sector, &written);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		st = VIRTIO_BLK_S_OK;
@@ -235,7 +247,7 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		st = blk_do_dwz(blk, req, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES);
+		st = blk_do_dwz(blk, bq, req, hdr.type == VIRTIO_BLK_T_WRITE_ZEROES);
 		break;
 	default:
 		st = VIRTIO_BLK_S_UNSUPP;
@@ -245,16 +257,29 @@ uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *
 	return written + 1;
 }
 
-/* Any request queue: one worker serves them all, a batch at a time, one interrupt per batch. */
+uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *req)
+{
+	struct virtio_blk *blk = vdev->priv;
+	const char *unanswerable = NULL;
+	uint32_t used = blk_serve(blk, &blk->qs[0], req, &unanswerable);
+
+	if (unanswerable)
+		virtio_dev_set_broken(vdev, unanswerable);
+	return used;
+}
+
+/* Request queue @q, on its own worker: a batch at a time, one interrupt per batch. */
 static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 {
 	struct virtio_blk *blk = vdev->priv;
+	struct blk_queue_state *bq = &blk->qs[q];
 	struct virtq *vq = &vdev->queues[q];
 	bool pushed = false;
 
-	while (!virtio_dev_broken(vdev)) {
+	while (!virtio_dev_broken(vdev) && !virtio_dev_draining(vdev)) {
+		const char *unanswerable = NULL;
 		uint32_t used;
-		int ret = virtq_pop(vq, &blk->req);
+		int ret = virtq_pop(vq, &bq->req);
 
 		if (ret == 0)
 			break;
@@ -262,10 +287,14 @@ static void blk_queue_notify(struct virtio_dev *vdev, unsigned q)
 			virtio_dev_set_broken(vdev, "malformed descriptor chain");
 			break;
 		}
-		used = virtio_blk_handle_req(vdev, &blk->req);
+		virtio_dev_io_begin(vdev);
+		used = blk_serve(blk, bq, &bq->req, &unanswerable);
+		virtio_dev_io_end(vdev);
+		if (unanswerable)
+			virtio_dev_set_broken(vdev, unanswerable);
 		if (virtio_dev_broken(vdev))
 			break;
-		virtq_push(vq, &blk->req, used);
+		virtq_push(vq, &bq->req, used);
 		pushed = true;
 	}
 	if (pushed)
@@ -281,6 +310,7 @@ static void blk_destroy(struct virtio_dev *vdev)
 }
 
 static const struct virtio_dev_ops blk_ops = {
+	.worker_per_queue = true,
 	.queue_notify = blk_queue_notify,
 	.destroy = blk_destroy,
 };
@@ -343,7 +373,7 @@ int virtio_blk_create(struct gmem *gm, const struct virtio_blk_params *p, unsign
 	nr_queues = p->nr_queues ? p->nr_queues : 1;
 	for (unsigned q = 0; q < nr_queues; q++)
 		sizes[q] = VIRTIO_BLK_QUEUE_SIZE;
-	blk = calloc(1, sizeof(*blk));
+	blk = calloc(1, sizeof(*blk) + nr_queues * sizeof(blk->qs[0]));
 	if (!blk)
 		return -ENOMEM;
 	ret = blk_set_serial(blk, p);

@@ -75,6 +75,8 @@ struct virtio_dev;
  * cannot even answer (no writable byte for the status) marks the device
  * broken (virtio_dev_set_broken) and returns 0; the caller checks
  * virtio_dev_broken() and must not push it. @req's iovecs are read only.
+ * Uses queue 0's scratch: for callers that serve one request at a time
+ * outside the workers (tests, fuzzing); the workers serve each queue alone.
  */
 uint32_t virtio_blk_handle_req(struct virtio_dev *vdev, const struct virtq_req *req);
 
