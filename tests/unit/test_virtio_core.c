@@ -131,6 +131,13 @@ static void test_worker_counts(void **state)
 	fake_down(f);
 }
 
+/* A one-buffer request on queue @q, and the driver's kick. */
+static void submit(struct fake *f, unsigned q, uint64_t gpa)
+{
+	vdrv_add1(&f->q[q], gpa, 512, true);
+	virtio_dev_kick(&f->vdev, q);
+}
+
 /* Two queues' requests are in their I/O at once, and the device lock is free meanwhile. */
 static void test_queues_in_parallel_without_the_lock(void **state)
 {
@@ -138,17 +145,14 @@ static void test_queues_in_parallel_without_the_lock(void **state)
 	uint32_t id, len;
 
 	(void)state;
-	vdrv_add1(&f->q[0], 0x40000, 512, true);
-	virtio_dev_kick(&f->vdev, 0);
-	vdrv_add1(&f->q[1], 0x41000, 512, true);
-	virtio_dev_kick(&f->vdev, 1);
+	submit(f, 0, 0x40000);
+	submit(f, 1, 0x41000);
 	assert_true(wait_for(&f->in_io, 2));
 	/* A vCPU's register access would get the lock now, not wait for the disk. */
 	assert_int_equal(pthread_mutex_trylock(&f->vdev.lock), 0);
 	pthread_mutex_unlock(&f->vdev.lock);
 	__atomic_store_n(&f->release, true, __ATOMIC_RELEASE);
-	assert_true(vdrv_wait_used(&f->q[0], &id, &len, WAIT_MS));
-	assert_true(vdrv_wait_used(&f->q[1], &id, &len, WAIT_MS));
+	assert_true(vdrv_wait_used(&f->q[0], &id, &len, WAIT_MS) && vdrv_wait_used(&f->q[1], &id, &len, WAIT_MS));
 	assert_true(vdrv_irqs(&f->t, 0) >= 1 && vdrv_irqs(&f->t, 1) >= 1);
 	fake_down(f);
 }
@@ -160,17 +164,14 @@ static void test_one_worker_serves_queues_in_turn(void **state)
 	uint32_t id, len;
 
 	(void)state;
-	vdrv_add1(&f->q[0], 0x40000, 512, true);
-	virtio_dev_kick(&f->vdev, 0);
+	submit(f, 0, 0x40000);
 	assert_true(wait_for(&f->in_io, 1));
-	vdrv_add1(&f->q[1], 0x41000, 512, true);
-	virtio_dev_kick(&f->vdev, 1);
+	submit(f, 1, 0x41000);
 	sleep_ms(50);
 	assert_int_equal(__atomic_load_n(&f->in_io, __ATOMIC_ACQUIRE), 1);
 	assert_int_equal(__atomic_load_n(&f->served[1], __ATOMIC_ACQUIRE), 0);
 	__atomic_store_n(&f->release, true, __ATOMIC_RELEASE);
-	assert_true(vdrv_wait_used(&f->q[0], &id, &len, WAIT_MS));
-	assert_true(vdrv_wait_used(&f->q[1], &id, &len, WAIT_MS));
+	assert_true(vdrv_wait_used(&f->q[0], &id, &len, WAIT_MS) && vdrv_wait_used(&f->q[1], &id, &len, WAIT_MS));
 	fake_down(f);
 }
 
@@ -186,8 +187,7 @@ static void test_reset_waits_for_io(void **state)
 
 	(void)state;
 	vdrv_add1(&f->q[0], 0x40000, 512, true);
-	vdrv_add1(&f->q[0], 0x41000, 512, true);
-	virtio_dev_kick(&f->vdev, 0);
+	submit(f, 0, 0x41000);
 	assert_true(wait_for(&f->in_io, 1));
 	assert_int_equal(pthread_create(&t, NULL, reset_thread, &f->vdev), 0);
 	sleep_ms(50);
