@@ -5,6 +5,8 @@
 #   vmlinuz              the stock Debian bookworm cloud kernel (x86_64: a bzImage; aarch64: an
 #                        uncompressed arm64 Image), unmodified
 #   initramfs.cpio.gz    busybox-static + the kernel's virtio/vsock modules + a tiny /init
+#                        (+ /lib/modules/extra/: modules the guest does not load at boot, for
+#                        benchmarks to insmod: x86_64's brd, the RAM disk bench/blk reads as a ceiling)
 #   kernel-version       the kernel package it came from
 # and prints the two paths (KEY=VALUE lines: GUEST_KERNEL=..., GUEST_INITRD=...).
 #
@@ -23,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 arch=${1:-x86_64}
 # guest_modules: the modules the guest loads, in this order where they exist (their dependencies
-# are added).
+# are added). extra_modules: shipped in /lib/modules/extra/, loaded by nobody at boot.
+extra_modules=
 case $arch in
 x86_64)
 	suite=bookworm
@@ -36,6 +39,7 @@ x86_64)
 	guest_modules="virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_mmio
 virtio_blk failover net_failover virtio_net virtio_console virtio_rng
 vsock vmw_vsock_virtio_transport_common vmw_vsock_virtio_transport crc32c_intel"
+	extra_modules="brd"
 	;;
 aarch64)
 	# The arm64 Image is what Debian installs as vmlinuz. Its devices are virtio-mmio (from the
@@ -120,7 +124,7 @@ sleep 1
 EOF
 )
 
-key=$(printf '%s\n%s\n%s\n%s\n' "${deb##*/}" "$guest_modules" "$init_script" "$BUSYBOX_ID" |
+key=$(printf '%s\n%s\n%s\n%s\n%s\n' "${deb##*/}" "$guest_modules" "$init_script" "$BUSYBOX_ID" "$extra_modules" |
 	sha256sum | cut -c1-16)
 if [ "${BOTHY_REBUILD:-}" != 1 ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initramfs.cpio.gz" ] &&
 	[ "$(cat "$out/.key" 2>/dev/null)" = "$key" ]; then
@@ -142,6 +146,8 @@ else
 	busybox_root "$root" "$BUSYBOX"
 	# shellcheck disable=SC2086
 	kmod_install "$modroot" "$root/lib/modules" $guest_modules
+	# shellcheck disable=SC2086
+	[ -z "$extra_modules" ] || kmod_install "$modroot" "$root/lib/modules/extra" $extra_modules
 	printf '%s\n' "$init_script" >"$root/init"
 	chmod 0755 "$root/init"
 	cpio_pack "$root" "$tmp/initramfs.cpio.gz" gzip
