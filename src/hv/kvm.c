@@ -709,10 +709,14 @@ static int kvm_x86_set_sregs(struct hv_vcpu *vcpu, const struct hv_x86_sregs *s)
 	return xioctl(vcpu->fd, KVM_SET_SREGS, &k);
 }
 
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
+
 static int kvm_x86_get_supported_cpuid(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent)
 {
 	struct kvm_cpuid2 *c;
 	int ret;
+
+	int tsc_deadline = xioctl(hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_TSC_DEADLINE_TIMER);
 
 	c = calloc(1, sizeof(*c) + HV_MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
 	if (!c)
@@ -725,12 +729,20 @@ static int kvm_x86_get_supported_cpuid(struct hv *hv, struct hv_x86_cpuid_entry 
 		ret = -E2BIG;
 		goto out;
 	}
-	for (unsigned i = 0; i < c->nent; i++)
+	for (unsigned i = 0; i < c->nent; i++) {
 		entries[i] = (struct hv_x86_cpuid_entry){
 			c->entries[i].function, c->entries[i].index, c->entries[i].flags,
 			c->entries[i].eax,      c->entries[i].ebx,   c->entries[i].ecx,
 			c->entries[i].edx,
 		};
+		/*
+		 * The in-kernel LAPIC (bothy always creates the irqchip) emulates the TSC-deadline
+		 * timer, but KVM before 6.14 reports it only as a capability, not in this leaf.
+		 * Without it a guest calibrates the LAPIC timer at boot and programs it by count.
+		 */
+		if (entries[i].function == 1 && entries[i].index == 0 && tsc_deadline > 0)
+			entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
+	}
 	*nent = c->nent;
 out:
 	free(c);
