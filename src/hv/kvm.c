@@ -713,10 +713,9 @@ static int kvm_x86_set_sregs(struct hv_vcpu *vcpu, const struct hv_x86_sregs *s)
 
 static int kvm_x86_get_supported_cpuid(struct hv *hv, struct hv_x86_cpuid_entry *entries, unsigned *nent)
 {
+	int tsc_deadline = xioctl(hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_TSC_DEADLINE_TIMER);
 	struct kvm_cpuid2 *c;
 	int ret;
-
-	int tsc_deadline = xioctl(hv->fd, KVM_CHECK_EXTENSION, (void *)(long)KVM_CAP_TSC_DEADLINE_TIMER);
 
 	c = calloc(1, sizeof(*c) + HV_MAX_CPUID_ENTRIES * sizeof(c->entries[0]));
 	if (!c)
@@ -737,8 +736,8 @@ static int kvm_x86_get_supported_cpuid(struct hv *hv, struct hv_x86_cpuid_entry 
 		};
 		/*
 		 * The in-kernel LAPIC (bothy always creates the irqchip) emulates the TSC-deadline
-		 * timer, but KVM before 6.14 reports it only as a capability, not in this leaf.
-		 * Without it a guest calibrates the LAPIC timer at boot and programs it by count.
+		 * timer, but KVM before 6.14 reports it only as a capability, not in this leaf:
+		 * without this a 6.12 host's limit would differ from a 6.14 host's.
 		 */
 		if (entries[i].function == 1 && entries[i].index == 0 && tsc_deadline > 0)
 			entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
